@@ -7,6 +7,7 @@ import queue
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -54,7 +55,10 @@ class ServerProcess:
         command += ["--instance-dir", str(self.instance_dir), *self.flags]
         log = open(self.log_path, "a")  # noqa: SIM115 (the child process writes it)
         self.process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         self._wait_until_ready()
@@ -120,19 +124,24 @@ class EventClient:
         self.namespace = namespace
         self.transport = transport
         self.events: queue.Queue = queue.Queue()
-        self.refusal: queue.Queue = queue.Queue()
-        self.sio = socketio.Client(reconnection=False)
+        # An HTTP session of our own, so that close() can release its sockets even when the
+        # connection was refused (the client drops its own without closing it).
+        self.http = requests.Session()
+        self.sio = socketio.Client(reconnection=False, http_session=self.http)
         self.sio.on("*", self._on_event, namespace=namespace)
-        self.sio.on("connect_error", self._on_connect_error, namespace=namespace)
 
     def _on_event(self, event: str, *args: Any) -> None:
         self.events.put((event, args[0] if len(args) == 1 else list(args)))
 
-    def _on_connect_error(self, data: Any) -> None:
-        self.refusal.put(data)
-
     def connect(self, auth: Any = None, headers: Optional[dict] = None) -> EventClient:
-        """Connect, or raise Refused with the server's reason."""
+        """Connect, or raise Refused with the server's reason.
+
+        The client's own wait is skipped: on a refusal it disconnects by waiting for the
+        pending long-poll to end, a whole ping interval; aborting is enough for a test.
+        """
+        outcome: queue.Queue = queue.Queue()
+        self.sio.on("connect", lambda: outcome.put(None), namespace=self.namespace)
+        self.sio.on("connect_error", outcome.put, namespace=self.namespace)
         try:
             self.sio.connect(
                 self.url,
@@ -140,14 +149,15 @@ class EventClient:
                 transports=[self.transport],
                 auth=auth,
                 headers=headers or {},
-                wait_timeout=EVENT_TIMEOUT,
+                wait=False,
             )
-        except socketio.exceptions.ConnectionError as exc:
-            try:
-                data = self.refusal.get(timeout=EVENT_TIMEOUT)
-            except queue.Empty:
-                raise Refused(str(exc)) from exc
-            raise Refused(data.get("message") if isinstance(data, dict) else data) from exc
+            refusal = outcome.get(timeout=EVENT_TIMEOUT)
+        except (socketio.exceptions.ConnectionError, queue.Empty) as exc:
+            self._abort()
+            raise Refused(str(exc) or "no answer") from exc
+        if refusal is not None:
+            self._abort()
+            raise Refused(refusal.get("message") if isinstance(refusal, dict) else refusal)
         return self
 
     def next(self, timeout: float = EVENT_TIMEOUT) -> tuple[str, Any]:
@@ -181,5 +191,25 @@ class EventClient:
         return items
 
     def close(self) -> None:
-        if self.sio.connected:
-            self.sio.disconnect()
+        """Disconnect cleanly, without waiting out a pending long-poll.
+
+        A clean disconnect returns once the client's read loop ends, which on long-polling is
+        when the server next answers the pending GET: up to a ping interval. The server has
+        seen the disconnect long before, so the rest happens in the background.
+        """
+        if not self.sio.connected:
+            self._abort()
+            return
+        closer = threading.Thread(target=self._disconnect, daemon=True)
+        closer.start()
+        closer.join(timeout=1)
+
+    def _disconnect(self) -> None:
+        self.sio.disconnect()
+        self.http.close()
+
+    def _abort(self) -> None:
+        """Drop the Engine.IO connection without waiting for a pending long-poll."""
+        self.sio.connected = False
+        self.sio.eio.disconnect(abort=True)
+        self.http.close()

@@ -98,8 +98,17 @@ def test_offline_target_gets_target_offline_and_nothing_is_delivered(server, pla
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"target": None}, {"target": True}, {"target": False}, {"target": 1.0},
-     {"target": 1.5}, {"target": "1"}, {"target": [1]}, {"target": {"id": 1}}],
+    [
+        {},
+        {"target": None},
+        {"target": True},
+        {"target": False},
+        {"target": 1.0},
+        {"target": 1.5},
+        {"target": "1"},
+        {"target": [1]},
+        {"target": {"id": 1}},
+    ],
     ids=["missing", "null", "true", "false", "float-int", "float", "string", "list", "object"],
 )
 def test_invalid_targets(players, payload):
@@ -108,7 +117,9 @@ def test_invalid_targets(players, payload):
     assert ack["ok"] is False and ack["error"] == "invalid_target"
     s["alice1"].emit("forward", payload)
     assert s["alice1"].expect("error") == {
-        "event": "forward", "error": "invalid_target", "message": ack["message"]
+        "event": "forward",
+        "error": "invalid_target",
+        "message": ack["message"],
     }
     s["alice1"].call("forward", {"target": bob["id"], "marker": "end"})
     assert drain_until_marker(s["bob1"], "end") == [

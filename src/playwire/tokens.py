@@ -8,7 +8,6 @@ handed out stays valid until it expires.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
@@ -27,22 +26,19 @@ class TokenSigner:
     secret_key: str
     ttl: int
 
-    def _serializer(self, now: Optional[float]) -> URLSafeTimedSerializer:
-        serializer = URLSafeTimedSerializer(self.secret_key, salt=SALT)
-        if now is not None:
-            serializer.get_timestamp = lambda: int(now)  # type: ignore[method-assign]
-        return serializer
+    def _serializer(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self.secret_key, salt=SALT)
 
-    def issue(self, member: Member, now: Optional[float] = None) -> str:
-        """A token for ``member``, issued at ``now`` (default: the current time)."""
-        return self._serializer(now).dumps({"id": member.id, "username": member.username})
+    def issue(self, member: Member) -> str:
+        """A token for ``member``, valid for ``ttl`` seconds from now."""
+        return self._serializer().dumps({"id": member.id, "username": member.username})
 
     def verify(self, token: object) -> Member:
         """The member a token names, or TokenError("invalid token" / "token expired")."""
         if not isinstance(token, str) or not token:
             raise TokenError(INVALID_TOKEN)
         try:
-            payload = self._serializer(None).loads(token, max_age=self.ttl)
+            payload = self._serializer().loads(token, max_age=self.ttl)
         except SignatureExpired as exc:
             raise TokenError(TOKEN_EXPIRED) from exc
         except BadData as exc:
