@@ -73,7 +73,7 @@ def unthrottled_server(tmp_path_factory):
 
 
 def test_exactly_once_and_in_order(unthrottled_server, connect):
-    alice, bob, s = open_players(unthrottled_server, connect)
+    _, bob, s = open_players(unthrottled_server, connect)
     count = 500
     for n in range(count):
         s["alice1"].emit("forward", {"target": bob["id"], "n": n})
