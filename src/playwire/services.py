@@ -37,4 +37,8 @@ def build_services(config: Config, db: Database) -> Services:
 
 def build_presence(config: Config) -> PresenceStore:
     """The presence store: in memory for one node, in Redis for a cluster."""
+    if config.message_queue:
+        from playwire.presence.redis import RedisPresence
+
+        return RedisPresence(config.message_queue, config.presence_ttl)
     return MemoryPresence()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,20 @@ class Departure:
     member: Member
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A member who is back in ``namespace`` after their sessions had been swept."""
+
+    namespace: str
+    member: Member
+
+
 class PresenceStore(ABC):
     """Session counts per user and namespace; every method is atomic."""
+
+    #: Seconds between two calls of :meth:`refresh` and :meth:`expire` on every node;
+    #: None when the store needs neither (one node).
+    interval: Optional[float] = None
 
     @abstractmethod
     def join(self, namespace: str, member: Member, sid: str) -> bool:
@@ -49,6 +62,13 @@ class PresenceStore(ABC):
     @abstractmethod
     def is_online(self, namespace: str, user_id: int) -> bool:
         """Whether the user has at least one session in the namespace."""
+
+    def refresh(self) -> list[Arrival]:
+        """Renew the expiry of this node's sessions; the members whose sessions had expired.
+
+        Their departure was announced, so the caller announces them again.
+        """
+        return []
 
     def expire(self) -> list[Departure]:
         """Drop sessions whose node stopped refreshing them; the members who left with them.

@@ -11,8 +11,10 @@ from playwire import jsonlib
 from playwire.origins import OriginPolicy
 from playwire.services import Services
 from playwire.socketio.chat import ChatNamespace
+from playwire.socketio.cluster import start_presence_keeper
 from playwire.socketio.forward import ForwardNamespace
 from playwire.socketio.ping import PingNamespace
+from playwire.socketio.queue import PlaywireRedisManager
 
 
 def register_namespaces(services: Services) -> None:
@@ -28,6 +30,10 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
     from playwire.extensions import socketio
 
     config = services.config
+    queue = {}
+    if config.message_queue:
+        # A cluster node: python-socketio's Redis manager, made to report failed publishes.
+        queue["client_manager"] = PlaywireRedisManager(config.message_queue)
     socketio.init_app(
         app,
         async_mode=async_mode,
@@ -41,8 +47,9 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
         max_poll_packets=config.max_poll_packets,
         ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout,
-        message_queue=config.message_queue or None,
+        **queue,
         logger=False,
         engineio_logger=False,
     )
     register_namespaces(services)
+    start_presence_keeper(socketio, services.presence)

@@ -75,7 +75,12 @@ class PlaywireNamespace(flask_socketio.Namespace):
         """Send to one session id or room (or a list of them), never to everyone by mistake."""
         if not to:
             raise ValueError("emit_to needs a session id or room; use broadcast for everyone")
-        self.socketio.server.emit(event, data, to=to, skip_sid=skip_sid, namespace=self.namespace)
+        server = self.socketio.server
+        # A session of this node is served without the message queue (which may be down).
+        local = isinstance(to, str) and server.manager.is_connected(to, self.namespace)
+        server.emit(
+            event, data, to=to, skip_sid=skip_sid, namespace=self.namespace, ignore_queue=local
+        )
 
     def broadcast(self, event: str, data: dict, skip_sid: Optional[str] = None) -> None:
         """Send to every session in this namespace, on every node."""
@@ -105,7 +110,7 @@ class PlaywireNamespace(flask_socketio.Namespace):
             return
         self.emit_to(sid, "presence", {"users": [member.to_json() for member in members]})
         if first:
-            self.broadcast("user_joined", session.member.to_json(), skip_sid=sid)
+            self._announce("user_joined", session.member, skip_sid=sid)
         self._report_failure(sid, "connect", self._run_safely("connect", self.on_join, session))
 
     def on_disconnect(self, reason: Any = None) -> None:
@@ -121,7 +126,14 @@ class PlaywireNamespace(flask_socketio.Namespace):
             log.warning("presence unavailable; %s left %s unannounced", sid, self.namespace)
             return
         if last:
-            self.broadcast("user_left", session.member.to_json())
+            self._announce("user_left", session.member)
+
+    def _announce(self, event: str, member: Member, skip_sid: Optional[str] = None) -> None:
+        """Broadcast a presence change; lost, not fatal, if the message queue is down."""
+        try:
+            self.broadcast(event, member.to_json(), skip_sid=skip_sid)
+        except ServiceUnavailable:
+            log.warning("message queue unavailable; %s of user %s not sent", event, member.id)
 
     def _authenticate(self, auth: Any) -> Member:
         token = auth.get("token") if isinstance(auth, dict) else auth
@@ -137,7 +149,7 @@ class PlaywireNamespace(flask_socketio.Namespace):
     def _refuse_after_connect(self, session: Session, exc: ServiceUnavailable) -> None:
         self.sessions.pop(session.sid, None)
         self._report_failure(session.sid, "connect", EventError(exc.code, exc.message).ack())
-        self.socketio.server.disconnect(session.sid, namespace=self.namespace)
+        self.socketio.server.disconnect(session.sid, namespace=self.namespace, ignore_queue=True)
 
     # -- events ---------------------------------------------------------------------------
 
