@@ -1,0 +1,210 @@
+"""A local Playwire cluster: Redis, N nodes and nginx in front of them (``make cluster``).
+
+Uses the Redis on ``--redis`` when one answers there, else starts one; starts the nodes with a
+shared message queue, database and secret key; runs nginx unprivileged from a prefix of its
+own with ``deploy/nginx.conf``; prints the URL and stops everything on Ctrl-C.
+The cluster tests use the same functions (standard library only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlparse
+
+NGINX_CONF = Path(__file__).resolve().parent / "nginx.conf"
+
+
+def nginx_binary() -> str:
+    """nginx from PATH, else Debian's /usr/sbin/nginx (not on a normal user's PATH)."""
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def nginx_site(listen_port: int, node_ports: list[int], host: str = "127.0.0.1") -> str:
+    """deploy/nginx.conf with its node list and listen port replaced."""
+    site = NGINX_CONF.read_text()
+    servers = "".join(f"    server {host}:{port};\n" for port in node_ports)
+    site, found = re.subn(r"(    server \S+;\n)+", servers, site, count=1)
+    site, listens = re.subn(r"listen \S+;", f"listen {host}:{listen_port};", site, count=1)
+    if not (found and listens):
+        raise ValueError(f"{NGINX_CONF} has no upstream servers or listen line to replace")
+    return site
+
+
+def nginx_main_config(prefix: Path, listen_port: int, node_ports: list[int]) -> str:
+    """A whole nginx.conf that runs in the foreground from ``prefix``, for any user."""
+    # `user` only matters when started as root: then the workers stay the current user, so
+    # they can use the prefix; for anyone else nginx ignores it.
+    return f"""daemon off;
+worker_processes 1;
+user {getpass.getuser()};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+{nginx_site(listen_port, node_ports)}
+}}
+"""
+
+
+def start_nginx(prefix: Path, listen_port: int, node_ports: list[int]) -> subprocess.Popen:
+    """nginx in front of the nodes, listening on ``listen_port``; returns once it listens."""
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    config = prefix / "nginx.conf"
+    config.write_text(nginx_main_config(prefix, listen_port, node_ports))
+    log = open(prefix / "nginx.out", "ab")  # noqa: SIM115 (the child process writes it)
+    process = subprocess.Popen(
+        [nginx_binary(), "-p", str(prefix), "-c", str(config), "-e", str(prefix / "error.log")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    wait_for_port(listen_port, process, prefix / "error.log")
+    return process
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    """A redis-server on ``port`` that keeps nothing on disk; returns once it answers."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "redis.log"
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(workdir), "--logfile", str(log)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_for_port(port, process, log)
+    return process
+
+
+def start_node(
+    port: int, instance_dir: Path, queue: str, database: str, secret_key: str, *flags: str
+) -> subprocess.Popen:
+    """``python -m playwire serve`` as one node; returns once /healthz answers."""
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "playwire", "serve", "--port", str(port)]
+    command += ["--instance-dir", str(instance_dir), "--message-queue", queue]
+    command += ["--database", database, "--secret-key", secret_key, *flags]
+    log = open(instance_dir / "server.log", "ab")  # noqa: SIM115 (the child process writes it)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", process, instance_dir / "server.log")
+    return process
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    _wait(lambda: port_open(port), process, log, timeout, f"port {port}")
+
+
+def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    _wait(ready, process, log, timeout, url)
+
+
+def _wait(ready, process: subprocess.Popen, log: Path, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited early:\n{_tail(log)}")
+        if ready():
+            return
+        time.sleep(0.05)  # polling a process that is starting up
+    raise RuntimeError(f"{what} not ready after {timeout}s:\n{_tail(log)}")
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+def stop(process: Optional[subprocess.Popen], timeout: float = 10) -> None:
+    """Terminate a child, and kill it if it does not end in time."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _secret_key(state: Path) -> str:
+    path = state / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--port", type=int, default=8080, help="nginx's port")
+    parser.add_argument("--first-node-port", type=int, default=5001)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--state", default="instance/cluster", help="folder for logs and state")
+    args = parser.parse_args(argv)
+
+    state = Path(args.state).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    redis_url = urlparse(args.redis)
+    children: list[subprocess.Popen] = []
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: sys.exit(0))
+    try:
+        if not port_open(redis_url.port or 6379, redis_url.hostname or "127.0.0.1"):
+            print(f"No Redis at {args.redis}: starting one", flush=True)
+            children.append(start_redis(redis_url.port or 6379, state / "redis"))
+        ports = [args.first_node_port + n for n in range(args.nodes)]
+        key = _secret_key(state)
+        for n, port in enumerate(ports):
+            node_dir = state / f"node-{n + 1}"
+            children.append(start_node(port, node_dir, args.redis, args.database, key))
+            print(f"node {n + 1}: http://127.0.0.1:{port} (log: {node_dir}/server.log)")
+        children.append(start_nginx(state / "nginx", args.port, ports))
+        print(f"\nPlaywire cluster: http://127.0.0.1:{args.port}   (Ctrl-C stops it)", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("a process of the cluster exited; stopping the rest", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            stop(child)
+        print("cluster stopped", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
