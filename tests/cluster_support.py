@@ -130,6 +130,10 @@ class Cluster:
             node.stop()
         self.redis.stop()
 
+    def register(self, username: Optional[str] = None) -> dict:
+        """A new account, registered through nginx."""
+        return ServerProcess.register(self, username)  # it only needs ``self.url``
+
     def node_behind_nginx(self) -> int:
         """The index of the node that nginx pins this machine's clients to."""
         response = requests.get(self.url + "/healthz", timeout=10)

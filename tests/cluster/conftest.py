@@ -1,0 +1,41 @@
+"""Fixtures for cluster tests: a scratch PostgreSQL database, Redis, three nodes and nginx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Callable
+
+import pytest
+
+from cluster_support import Cluster, scratch_postgres_database
+
+
+@pytest.fixture(scope="session")
+def cluster_database() -> Iterator[str]:
+    """One empty PostgreSQL database for every cluster of the run; dropped at the end."""
+    with scratch_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, cluster_database) -> Iterator[Cluster]:
+    """A cluster shared by the tests of a module that leave it as they found it."""
+    running = Cluster(tmp_path_factory.mktemp("cluster"), cluster_database)
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def start_cluster(tmp_path, cluster_database) -> Iterator[Callable[..., Cluster]]:
+    """Start a cluster of the test's own, with extra node flags; stopped after the test."""
+    started: list[Cluster] = []
+
+    def start(*flags: str) -> Cluster:
+        started.append(Cluster(tmp_path / f"cluster-{len(started)}", cluster_database, 3, *flags))
+        return started[-1].start()
+
+    yield start
+    for running in started:
+        running.stop()
