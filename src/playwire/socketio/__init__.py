@@ -52,4 +52,4 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
         engineio_logger=False,
     )
     register_namespaces(services)
-    start_presence_keeper(socketio, services.presence)
+    start_presence_keeper(socketio, services.presence, queue.get("client_manager"))

@@ -20,7 +20,9 @@ import time
 from typing import Any
 
 import socketio as python_socketio
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from playwire.errors import ServiceUnavailable
 from playwire.presence.redis import connect
@@ -34,6 +36,8 @@ class PlaywireRedisManager(python_socketio.RedisManager):
     def __init__(self, url: str, channel: str = "flask-socketio") -> None:
         super().__init__(url, channel=channel)
         self._publisher = connect(url, socket_timeout=5)
+        #: Whether this node is subscribed, i.e. receives what other nodes publish.
+        self.subscribed = False
 
     def emit(
         self,
@@ -84,19 +88,27 @@ class PlaywireRedisManager(python_socketio.RedisManager):
     def _redis_listen_with_retries(self):
         delay = 0.25
         while True:
-            # Bytes, as python-socketio's _listen() compares channel names as bytes.
-            client = connect(self.redis_url, socket_keepalive=True, decode_responses=False)
+            # Bytes, as python-socketio's _listen() compares channel names as bytes. No retry
+            # inside redis-py: its reconnect-and-resubscribe can end up subscribed to nothing
+            # (seen when Redis restarts), so every failure comes here for a fresh start.
+            client = connect(
+                self.redis_url,
+                socket_keepalive=True,
+                decode_responses=False,
+                retry=Retry(NoBackoff(), 0),
+            )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.channel)
                 self.pubsub = pubsub
+                self.subscribed = True
                 log.info("subscribed to the message queue")
                 delay = 0.25
                 yield from pubsub.listen()
             except RedisError as exc:
+                self.subscribed = False  # at once: the presence keeper reads it meanwhile
+                pubsub.close()
+                client.close()
                 log.warning("message queue unreachable (%s); retrying in %.2fs", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, LISTEN_RETRY_MAX)
-            finally:
-                pubsub.close()
-                client.close()

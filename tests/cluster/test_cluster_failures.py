@@ -1,0 +1,111 @@
+"""What a cluster does when a node dies or Redis goes away (SPEC §4, §8)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from cluster.helpers import expect, quiet, wait_for
+
+pytestmark = pytest.mark.cluster
+
+PRESENCE_TTL = 3.0
+
+
+def test_a_killed_nodes_users_leave_within_the_ttl(start_cluster, connect):
+    cluster = start_cluster("--presence-ttl", str(PRESENCE_TTL))
+    alice, bob, carol = (cluster.register() for _ in range(3))
+    known = {alice["id"], bob["id"], carol["id"]}
+
+    def join(node: int, account: dict):
+        client = connect(cluster.nodes[node], "/forward", account["token"])
+        expect(client, "presence", known)
+        return client
+
+    watchers = [join(0, alice), join(1, alice)]
+    join(2, bob)  # Bob's two tabs sit on the node that dies.
+    join(2, bob)
+    survivor = join(1, carol)
+    for watcher in watchers:
+        assert expect(watcher, "user_joined", known)["id"] == bob["id"]
+        assert expect(watcher, "user_joined", known)["id"] == carol["id"]
+
+    killed_at = time.monotonic()
+    cluster.kill(2)
+    left = expect(watchers[0], "user_left", known, timeout=PRESENCE_TTL + 10)
+    elapsed = time.monotonic() - killed_at
+    print(f"user_left {elapsed:.2f}s after SIGKILL (presence ttl {PRESENCE_TTL}s)")
+    assert left == {"id": bob["id"], "username": bob["username"]}
+    assert elapsed <= PRESENCE_TTL
+    # Exactly one announcement reached each session, from whichever node swept it.
+    assert expect(watchers[1], "user_left", known)["id"] == bob["id"]
+    reply = watchers[0].call("forward", {"target": bob["id"]})
+    assert reply["ok"] is False and reply["error"] == "target_offline"
+    assert watchers[1].call("forward", {"target": carol["id"], "marker": "end"}) == {"ok": True}
+    assert expect(watchers[0], "forwarded", known)["marker"] == "end"
+    assert expect(survivor, "user_left", known)["id"] == bob["id"]
+    assert expect(survivor, "forwarded", known)["marker"] == "end"
+    assert quiet(watchers[0], known) == quiet(watchers[1], known) == []
+
+
+def test_redis_away_is_answered_unavailable_and_traffic_resumes(start_cluster, connect):
+    cluster = start_cluster("--presence-ttl", str(PRESENCE_TTL))
+    alice, bob = cluster.register(), cluster.register()
+    known = {alice["id"], bob["id"]}
+    clients = []
+    for node, namespace, account in (
+        (0, "/forward", alice),
+        (1, "/forward", bob),
+        (0, "/chat", alice),
+        (2, "/chat", bob),
+    ):
+        clients.append(connect(cluster.nodes[node], namespace, account["token"]))
+        expect(clients[-1], "presence", known)
+    sender, target, chat_sender, chat_reader = clients
+    expect(sender, "user_joined", known)
+    assert sender.call("forward", {"target": bob["id"], "n": 0}) == {"ok": True}
+    assert expect(target, "forwarded", known)["n"] == 0
+
+    cluster.redis.stop()
+    reply = sender.call("forward", {"target": bob["id"], "n": 1})
+    assert reply["ok"] is False and reply["error"] == "unavailable"
+    sender.emit("forward", {"target": bob["id"], "n": 2})
+    report = wait_for(sender, lambda name, _: name == "error")[1]
+    assert (report["event"], report["error"]) == ("forward", "unavailable")
+    reply = chat_sender.call("message", {"message": "into the void"})
+    assert reply["ok"] is False and reply["error"] == "unavailable"
+    # Each node still serves what needs no Redis.
+    for node in cluster.nodes:
+        assert requests.get(node.url + "/healthz", timeout=10).status_code == 200
+        assert node.is_running()
+
+    cluster.redis.start()
+    # Nodes reconnect by themselves. Redis restarted empty: presence comes back as each node
+    # renews its sessions, which it does once it receives from the queue again.
+    n = 2
+    deadline = time.monotonic() + 30
+    while True:
+        assert time.monotonic() < deadline, "forwarding did not resume within 30s"
+        n += 1
+        if sender.call("forward", {"target": bob["id"], "n": n}) == {"ok": True}:
+            break
+        time.sleep(0.2)  # retrying while the nodes reconnect, not synchronising
+    # What was refused during the outage never arrives; what was accepted does.
+    assert wait_for(target, lambda name, _: name == "forwarded")[1]["n"] == n
+    # A broadcast reaches the nodes that are subscribed again (at most once meanwhile).
+    deadline = time.monotonic() + 30
+    while True:
+        assert time.monotonic() < deadline, "chat did not resume within 30s"
+        ack = chat_sender.call("message", {"message": "back"})
+        if ack["ok"]:
+            try:
+                message = wait_for(chat_reader, lambda name, _: name == "message", timeout=2)
+            except AssertionError:
+                continue
+            assert (message[1]["id"], message[1]["message"]) == (ack["id"], "back")
+            break
+        time.sleep(0.2)
+    for node in cluster.nodes:
+        assert node.is_running()
