@@ -1,14 +1,28 @@
 # Playwire: `make serve` runs the server, `make test` runs the tests. Both set up first.
+# `make cluster` runs Redis (if none answers on 6379), three nodes and nginx on CLUSTER_PORT.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
+CLUSTER_PORT ?= 8080
+# Debian packages for the cluster (make cluster, tests/cluster); sudo unless we are root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup serve test lint format bench clean
+.PHONY: setup system-packages serve cluster test lint format bench clean
 
-setup: $(STAMP)
+setup: system-packages $(STAMP)
+
+system-packages:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +32,9 @@ $(STAMP): pyproject.toml
 
 serve: setup
 	$(BIN)/playwire serve --host $(HOST) --port $(PORT)
+
+cluster: setup
+	$(BIN)/python deploy/cluster.py --port $(CLUSTER_PORT)
 
 test: setup
 	$(BIN)/python -m pytest -q
