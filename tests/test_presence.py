@@ -189,8 +189,8 @@ def test_a_dead_nodes_sessions_expire_once(redis_nodes):
         departures = alive.expire() + other.expire()
         time.sleep(0.05)
     assert departures == [Departure("/forward", ALICE)]
-    # Entries live 0.75 * ttl past their last refresh: not swept early.
-    assert time.monotonic() - started >= 0.7
+    # Entries live 0.7 * ttl past their last refresh: not swept early.
+    assert time.monotonic() - started >= 0.65
     assert alive.expire() == other.expire() == []
     assert alive.members("/forward") == [BOB]
 

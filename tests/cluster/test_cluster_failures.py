@@ -76,6 +76,10 @@ def test_redis_away_is_answered_unavailable_and_traffic_resumes(start_cluster, c
     assert (report["event"], report["error"]) == ("forward", "unavailable")
     reply = chat_sender.call("message", {"message": "into the void"})
     assert reply["ok"] is False and reply["error"] == "unavailable"
+    # A new session cannot join presence: it is told so and disconnected.
+    newcomer = connect(cluster.nodes[2], "/forward", bob["token"])
+    report = wait_for(newcomer, lambda name, _: name == "error")[1]
+    assert (report["event"], report["error"]) == ("connect", "unavailable")
     # Each node still serves what needs no Redis.
     for node in cluster.nodes:
         assert requests.get(node.url + "/healthz", timeout=10).status_code == 200

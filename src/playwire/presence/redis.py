@@ -9,8 +9,9 @@ Each node re-joins its own sessions every :attr:`RedisPresence.interval` seconds
 their expiry forward; a node that dies stops doing so, and the next :meth:`expire` on any
 node removes its sessions. The script that removes an entry decides who announces the
 departure, so exactly one node does. With ``ttl`` the bound from a node's death to its
-sessions' departure: entries live ``0.75 * ttl`` after their last refresh and every node
-refreshes and sweeps every ``ttl / 5``, so departures are found within ``0.95 * ttl``.
+sessions' departure: entries live ``0.7 * ttl`` after their last refresh and every node
+refreshes and sweeps every ``ttl / 6``, so departures are found within ``0.87 * ttl``, and a
+live node's refresh may be ``0.53 * ttl`` late before its sessions are swept.
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ class RedisPresence(PresenceStore):
 
     def __init__(self, url: str, ttl: float) -> None:
         self.node_id = uuid.uuid4().hex
-        self.interval = ttl / 5
-        self._lifetime_ms = int(ttl * 750)
+        self.interval = ttl / 6
+        self._lifetime_ms = int(ttl * 700)
         self._redis = connect(url, socket_timeout=5)
         self._join = self._redis.register_script(JOIN)
         self._leave = self._redis.register_script(LEAVE)
