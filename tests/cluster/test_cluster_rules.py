@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from cluster.helpers import drain_until_marker, expect, quiet, wait_for
+from cluster.helpers import drain_until_marker, expect, quiet
 from support import PASSWORD, unique_name
 
 pytestmark = pytest.mark.cluster
@@ -50,18 +50,21 @@ def test_presence_is_exact_across_nodes(cluster, connect):
     bob1 = connect(q, "/chat", bob["token"])
     users = expect(bob1, "presence", known)["users"]
     assert {"id": alice["id"], "username": alice["username"]} in users
+    # Every tab is closed only once its connection is complete (history is its last step).
+    expect(bob1, "history", known)
     assert expect(watcher, "user_joined", known) == {"id": bob["id"], "username": bob["username"]}
     # Bob's second tab, on a third node, announces nothing; closing one of two neither.
     bob2 = connect(r, "/chat", bob["token"])
     expect(bob2, "presence", known)
+    expect(bob2, "history", known)
     bob1.close()
     carol1 = connect(r, "/chat", carol["token"])
     expect(carol1, "presence", known)
+    expect(carol1, "history", known)
     assert expect(watcher, "user_joined", known)["id"] == carol["id"]
     bob2.close()
     assert expect(watcher, "user_left", known) == {"id": bob["id"], "username": bob["username"]}
-    # (Carol's history may come before or after that news: the node reads it meanwhile.)
-    assert wait_for(carol1, lambda name, _: name == "user_left")[1]["id"] == bob["id"]
+    assert expect(carol1, "user_left", known)["id"] == bob["id"]
     assert quiet(watcher, known) == []
 
 
