@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 
 def create_app(config: Any = None) -> Flask:
-    """Build the Flask application with its Socket.IO server (see :func:`playwire.app.create_app`)."""
+    """Build the Flask app with its Socket.IO server; see :func:`playwire.app.create_app`."""
     from playwire.app import create_app as _create_app
 
     return _create_app(config)

@@ -58,5 +58,5 @@ class PresenceStore(ABC):
         """
         return []
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Release connections held by the store."""

@@ -1,0 +1,129 @@
+"""The HTTP JSON API of SPEC §2: accounts, the session cookie, and the health check."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import Blueprint, Flask, current_app, jsonify, request, session
+from werkzeug.exceptions import HTTPException
+
+from playwire import errors
+from playwire.errors import PlaywireError
+from playwire.origins import OriginPolicy
+from playwire.presence import Member
+from playwire.services import Services
+from playwire.tokens import TokenError
+
+bp = Blueprint("api", __name__)
+
+# HTTP status of each error code the API answers with.
+STATUS = {
+    errors.INVALID_JSON: 400,
+    errors.INVALID_USERNAME: 400,
+    errors.INVALID_PASSWORD: 400,
+    errors.INVALID_CREDENTIALS: 401,
+    errors.UNAUTHENTICATED: 401,
+    errors.NOT_FOUND: 404,
+    errors.METHOD_NOT_ALLOWED: 405,
+    errors.USERNAME_TAKEN: 409,
+    errors.UNAVAILABLE: 503,
+}
+
+
+def _services() -> Services:
+    return current_app.extensions["playwire"]
+
+
+def _json_object() -> dict:
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise PlaywireError(errors.INVALID_JSON, "the body must be a JSON object")
+    return body
+
+
+def _logged_in(member: Member, status: int):
+    """The account as JSON with a fresh token, which the session cookie carries too."""
+    token = _services().tokens.issue(member)
+    session.clear()
+    session["token"] = token
+    session.permanent = True
+    return jsonify(id=member.id, username=member.username, token=token), status
+
+
+def _current_member() -> Optional[Member]:
+    """Who the request is from: ``Authorization: Bearer TOKEN``, else the session cookie."""
+    header = request.headers.get("Authorization", "")
+    token = header[len("Bearer ") :] if header.startswith("Bearer ") else session.get("token")
+    if token is None:
+        return None
+    try:
+        return _services().tokens.verify(token)
+    except TokenError:
+        return None
+
+
+@bp.post("/api/register")
+def register():
+    body = _json_object()
+    member = _services().users.register(body.get("username"), body.get("password"))
+    return _logged_in(member, 201)
+
+
+@bp.post("/api/login")
+def login():
+    body = _json_object()
+    member = _services().users.authenticate(body.get("username"), body.get("password"))
+    if member is None:
+        raise PlaywireError(errors.INVALID_CREDENTIALS, "wrong username or password")
+    return _logged_in(member, 200)
+
+
+@bp.post("/api/logout")
+def logout():
+    session.clear()
+    return "", 204
+
+
+@bp.get("/api/me")
+def me():
+    member = _current_member()
+    if member is None:
+        raise PlaywireError(errors.UNAUTHENTICATED, "log in first")
+    return jsonify(member.to_json())
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+def _error_response(exc: PlaywireError):
+    return jsonify(error=exc.code, message=exc.message), STATUS.get(exc.code, 400)
+
+
+def _http_error_response(exc: HTTPException):
+    """JSON for the API's own 404/405s; the rest of the site keeps Flask's pages."""
+    if not request.path.startswith("/api/"):
+        return exc
+    code = {404: errors.NOT_FOUND, 405: errors.METHOD_NOT_ALLOWED}.get(exc.code or 0)
+    if code is None:
+        return exc
+    return jsonify(error=code, message=exc.description), exc.code
+
+
+def init_app(app: Flask, origins: OriginPolicy) -> None:
+    """Register the API and the CORS headers allowed origins receive."""
+    app.register_blueprint(bp)
+    app.register_error_handler(PlaywireError, _error_response)
+    app.register_error_handler(HTTPException, _http_error_response)
+
+    @app.after_request
+    def allow_configured_origins(response):
+        origin = request.headers.get("Origin")
+        if origin and origins.allows(origin, request.environ):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.vary.add("Origin")
+        return response

@@ -1,0 +1,47 @@
+"""The chat store: messages stamped by the server, kept in the database for history."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from playwire.clock import now_ms
+from playwire.database import Database
+from playwire.errors import INVALID_MESSAGE, EventError
+from playwire.models import ChatMessage
+from playwire.presence import Member
+
+
+def message_text(payload: dict, max_length: int) -> str:
+    """The payload's ``message``: a non-empty string of at most ``max_length`` characters."""
+    text = payload.get("message")
+    if not isinstance(text, str) or not text or len(text) > max_length:
+        rule = f"message must be a non-empty string of at most {max_length} characters"
+        raise EventError(INVALID_MESSAGE, rule)
+    return text
+
+
+class ChatStore:
+    """Appends messages and reads back the most recent ones."""
+
+    def __init__(self, db: Database, history_size: int) -> None:
+        self.db = db
+        self.history_size = history_size
+
+    def post(self, author: Member, text: str) -> dict:
+        """Store a message from ``author``; its public form, with id and server timestamp."""
+        message = ChatMessage(
+            user_id=author.id, username=author.username, message=text, timestamp=now_ms()
+        )
+        with self.db.session() as session:
+            session.add(message)
+            session.flush()
+            return message.to_json()
+
+    def history(self) -> list[dict]:
+        """The last ``history_size`` messages, oldest first."""
+        if self.history_size == 0:
+            return []
+        query = select(ChatMessage).order_by(ChatMessage.id.desc()).limit(self.history_size)
+        with self.db.session() as session:
+            newest_first = session.scalars(query).all()
+        return [message.to_json() for message in reversed(newest_first)]

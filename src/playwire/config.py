@@ -1,0 +1,183 @@
+"""Playwire's configuration: one typed object, filled in four layers.
+
+Later layers win: defaults ← ``<instance dir>/config.json`` ← ``PLAYWIRE_*`` environment
+variables ← command-line flags. Every field is documented here; the CLI's ``--help`` and the
+README's table are generated from the same metadata, and :meth:`Config.validate` refuses a
+bad value at start rather than at the first event that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+ENV_PREFIX = "PLAYWIRE_"
+CONFIG_FILE = "config.json"
+SECRET_KEY_FILE = "secret_key"
+
+
+class ConfigError(ValueError):
+    """A configuration value that Playwire cannot start with."""
+
+
+def _csv(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [str(item).strip() for item in value if str(item).strip()]
+    return [item.strip() for item in str(value).split(",") if item.strip()]
+
+
+def _setting(default: Any, parse: Callable[[Any], Any], help: str) -> Any:
+    """A config field whose metadata drives the CLI, the environment and the docs."""
+    if isinstance(default, list):
+        return field(default_factory=list, metadata={"parse": parse, "help": help})
+    return field(default=default, metadata={"parse": parse, "help": help})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a Playwire process."""
+
+    host: str = _setting("127.0.0.1", str, "Interface to listen on.")
+    port: int = _setting(5000, int, "TCP port to listen on.")
+    instance_dir: str = _setting(
+        "./instance",
+        str,
+        "Folder for state: the SQLite database, the generated secret key, config.json.",
+    )
+    database: str = _setting(
+        "", str, "SQLAlchemy database URL. Default: an SQLite file in the instance dir."
+    )
+    message_queue: str = _setting(
+        "", str, "redis://HOST:PORT/N makes this process one node of a cluster."
+    )
+    secret_key: str = _setting(
+        "", str, "Signs tokens and cookies. Default: generated once, kept in the instance dir."
+    )
+    cors_origins: list[str] = _setting(
+        [], _csv, "Comma-separated browser origins allowed besides the server's own, or *."
+    )
+    token_ttl: int = _setting(86400, int, "Seconds a login token (and session cookie) lives.")
+    payload_limit: int = _setting(16384, int, "Largest event data, in bytes of compact JSON.")
+    rate_limit: float = _setting(100.0, float, "Events per second a session may send, sustained.")
+    rate_burst: int = _setting(200, int, "Events a session may send at once before the limit.")
+    history_size: int = _setting(50, int, "Chat messages a session receives on connect.")
+    message_max_length: int = _setting(2000, int, "Longest chat message, in characters.")
+    max_http_buffer_size: int = _setting(
+        1_000_000, int, "Largest Engine.IO message or polling POST, in bytes."
+    )
+    max_poll_packets: int = _setting(
+        1000, int, "Most packets in one long-polling POST (browsers batch bursts)."
+    )
+    ping_interval: float = _setting(25.0, float, "Seconds between Engine.IO pings.")
+    ping_timeout: float = _setting(20.0, float, "Seconds to wait for a pong before closing.")
+    presence_ttl: float = _setting(
+        30.0, float, "Cluster: seconds after which a dead node's sessions leave presence."
+    )
+    log_level: str = _setting("info", str, "debug, info, warning or error.")
+
+    @property
+    def instance_path(self) -> Path:
+        return Path(self.instance_dir).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{self.instance_path / 'playwire.sqlite3'}"
+
+    def validate(self) -> Config:
+        """Return self, or raise ConfigError naming the first bad field."""
+        checks = {
+            "port": 0 <= self.port <= 65535,
+            "token_ttl": self.token_ttl > 0,
+            "payload_limit": self.payload_limit > 0,
+            "rate_limit": self.rate_limit > 0,
+            "rate_burst": self.rate_burst >= 1,
+            "history_size": self.history_size >= 0,
+            "message_max_length": self.message_max_length > 0,
+            "max_http_buffer_size": self.max_http_buffer_size >= self.payload_limit,
+            "max_poll_packets": self.max_poll_packets >= 1,
+            "ping_interval": self.ping_interval > 0,
+            "ping_timeout": self.ping_timeout > 0,
+            "presence_ttl": self.presence_ttl > 0,
+            "log_level": self.log_level.lower() in ("debug", "info", "warning", "error"),
+            "message_queue": not self.message_queue
+            or self.message_queue.startswith(("redis://", "rediss://")),
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"invalid {name}: {getattr(self, name)!r}")
+        return self
+
+
+def settings() -> list[tuple[str, Any, str]]:
+    """(name, default, help) of every field, in declaration order."""
+    defaults = Config()
+    return [(f.name, getattr(defaults, f.name), f.metadata["help"]) for f in fields(Config)]
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _parse(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    parsers = {f.name: f.metadata["parse"] for f in fields(Config)}
+    parsed = {}
+    for name, value in values.items():
+        if name not in parsers:
+            raise ConfigError(f"unknown setting {name!r} in {source}")
+        try:
+            parsed[name] = parsers[name](value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid {name} in {source}: {value!r}") from exc
+    return parsed
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    names = [f.name for f in fields(Config)]
+    found = {name: environ[env_name(name)] for name in names if env_name(name) in environ}
+    return _parse(found, "the environment")
+
+
+def _from_instance_file(instance_dir: str) -> dict[str, Any]:
+    path = Path(instance_dir) / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        values = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return _parse(values, str(path))
+
+
+def load_config(
+    flags: Optional[Mapping[str, Any]] = None, environ: Optional[Mapping[str, str]] = None
+) -> Config:
+    """Build the validated config from the instance file, the environment and flags."""
+    flags = _parse({k: v for k, v in (flags or {}).items() if v is not None}, "the flags")
+    env = _from_env(os.environ if environ is None else environ)
+    instance_dir = flags.get("instance_dir", env.get("instance_dir", Config.instance_dir))
+    layered = {**_from_instance_file(instance_dir), **env, **flags}
+    return Config(**layered).validate()
+
+
+def with_secret_key(config: Config) -> Config:
+    """The config with a secret key: the configured one, else one kept in the instance dir.
+
+    The generated key is written once (mode 0600) so that a restart keeps tokens and cookies
+    valid.
+    """
+    if config.secret_key:
+        return config
+    path = config.instance_path / SECRET_KEY_FILE
+    if not path.exists():
+        config.instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return replace(config, secret_key=path.read_text().strip())

@@ -1,0 +1,76 @@
+"""The database: one SQLAlchemy engine per process, sessions opened per unit of work.
+
+Socket.IO handlers run outside Flask's request context, so the session is not tied to it:
+services open one with :meth:`Database.session` and close it when their work is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Optional
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from playwire.errors import ServiceUnavailable
+from playwire.models import Base
+
+
+class Database:
+    """The engine and session factory, bound to a URL by :meth:`init_app`."""
+
+    def __init__(self) -> None:
+        self.engine: Optional[Engine] = None
+        self._sessions: Optional[sessionmaker] = None
+
+    def init_app(self, app, url: str) -> None:
+        """Connect to ``url`` and create the tables that are missing."""
+        self.engine = _create_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        Base.metadata.create_all(self.engine)
+        app.extensions["playwire.db"] = self
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed on success, rolled back on error.
+
+        An unreachable database surfaces as :class:`ServiceUnavailable`, which event handlers
+        answer with ``unavailable`` and the HTTP API with 503.
+        """
+        assert self._sessions is not None, "Database.init_app was not called"
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except (OperationalError, DBAPIError) as exc:
+            session.rollback()
+            if exc.connection_invalidated or isinstance(exc, OperationalError):
+                raise ServiceUnavailable("the database cannot be reached; try again") from exc
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _tune_sqlite)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _tune_sqlite(dbapi_connection, _record) -> None:
+    """WAL lets readers run beside the writer; NORMAL sync is still safe across crashes."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,57 @@
+"""The error codes of the contract and the one shape every error reply takes.
+
+A Socket.IO handler raises :class:`EventError`; the base namespace turns it into the ack
+``{"ok": false, "error", "message"}`` when the client asked for one, else into the ``error``
+event ``{"event", "error", "message"}`` sent to the sending session only (SPEC §3).
+"""
+
+from __future__ import annotations
+
+# Socket.IO events (SPEC §3, §5, §6, §8)
+INVALID_PAYLOAD = "invalid_payload"
+PAYLOAD_TOO_LARGE = "payload_too_large"
+RATE_LIMITED = "rate_limited"
+INVALID_MESSAGE = "invalid_message"
+INVALID_TARGET = "invalid_target"
+TARGET_OFFLINE = "target_offline"
+UNAVAILABLE = "unavailable"
+UNKNOWN_EVENT = "unknown_event"
+INTERNAL_ERROR = "internal_error"
+
+# HTTP API (SPEC §2)
+INVALID_JSON = "invalid_json"
+INVALID_USERNAME = "invalid_username"
+INVALID_PASSWORD = "invalid_password"
+USERNAME_TAKEN = "username_taken"
+INVALID_CREDENTIALS = "invalid_credentials"
+UNAUTHENTICATED = "unauthenticated"
+NOT_FOUND = "not_found"
+METHOD_NOT_ALLOWED = "method_not_allowed"
+
+# Connection refusals: the `message` of `connect_error` (SPEC §2)
+AUTHENTICATION_REQUIRED = "authentication required"
+INVALID_TOKEN = "invalid token"
+TOKEN_EXPIRED = "token expired"
+
+
+class PlaywireError(Exception):
+    """A failure with a code of the contract and a sentence for the developer."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class EventError(PlaywireError):
+    """A Socket.IO event that cannot be carried out; answered to its sender only."""
+
+    def ack(self) -> dict:
+        return {"ok": False, "error": self.code, "message": self.message}
+
+
+class ServiceUnavailable(PlaywireError):
+    """The database or the message queue cannot be reached right now."""
+
+    def __init__(self, message: str = "a backing service is unreachable; try again") -> None:
+        super().__init__(UNAVAILABLE, message)

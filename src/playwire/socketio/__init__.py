@@ -1,0 +1,48 @@
+"""The Socket.IO layer: the server's options and the namespaces it serves.
+
+A new namespace is one class in this package and one line in :func:`register_namespaces`.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from playwire import jsonlib
+from playwire.origins import OriginPolicy
+from playwire.services import Services
+from playwire.socketio.chat import ChatNamespace
+from playwire.socketio.forward import ForwardNamespace
+from playwire.socketio.ping import PingNamespace
+
+
+def register_namespaces(services: Services) -> None:
+    from playwire.extensions import socketio  # the extension module imports this package
+
+    socketio.on_namespace(ChatNamespace("/chat", services))
+    socketio.on_namespace(ForwardNamespace("/forward", services))
+    socketio.on_namespace(PingNamespace("/ping", services))
+
+
+def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: str) -> None:
+    """Bind the Socket.IO server to ``app`` with the configured limits."""
+    from playwire.extensions import socketio
+
+    config = services.config
+    socketio.init_app(
+        app,
+        async_mode=async_mode,
+        json=jsonlib,
+        # One session's events run one after another, in the order they arrived: this is
+        # what keeps SPEC §6's per-session order (and spares a greenlet per event).
+        async_handlers=False,
+        cors_allowed_origins=origins.allows,
+        cors_credentials=True,
+        max_http_buffer_size=config.max_http_buffer_size,
+        max_poll_packets=config.max_poll_packets,
+        ping_interval=config.ping_interval,
+        ping_timeout=config.ping_timeout,
+        message_queue=config.message_queue or None,
+        logger=False,
+        engineio_logger=False,
+    )
+    register_namespaces(services)

@@ -1,0 +1,189 @@
+"""The base of every Playwire namespace (SPEC §3, §4, §7).
+
+A namespace derived from :class:`PlaywireNamespace` holds only its own events, written as
+``on_<event>(self, session, data)``: ``session`` says who sent it, ``data`` is the event's
+JSON object, already checked against the payload limit and the session's rate limit. Return
+a dict to add fields to the ``{"ok": true}`` ack; raise :class:`~playwire.errors.EventError`
+to refuse, and the client gets the ack ``{"ok": false, ...}`` or the ``error`` event.
+
+The base class does the rest: authentication on connect, the per-user room, presence
+(``presence``, ``user_joined``, ``user_left``), validation, rate limits and error replies.
+Handlers run without Flask's request context; use ``session`` and ``self.services``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import flask
+import flask_socketio
+from flask_socketio import ConnectionRefusedError
+
+from playwire import errors
+from playwire.errors import EventError, ServiceUnavailable
+from playwire.forwarding import user_room
+from playwire.presence import Member
+from playwire.ratelimit import TokenBucket
+from playwire.services import Services
+from playwire.tokens import TokenError
+from playwire.validation import event_payload
+
+log = logging.getLogger(__name__)
+
+# Names a client may not trigger as events, though the namespace has methods for them.
+RESERVED_EVENTS = frozenset({"connect", "disconnect"})
+
+
+@dataclass
+class Session:
+    """One Socket.IO connection of a user to a namespace."""
+
+    sid: str
+    member: Member
+    bucket: TokenBucket
+
+    @property
+    def user_id(self) -> int:
+        return self.member.id
+
+    @property
+    def username(self) -> str:
+        return self.member.username
+
+
+class PlaywireNamespace(flask_socketio.Namespace):
+    """Authentication, presence, validation, limits and error replies for a namespace."""
+
+    def __init__(self, namespace: str, services: Services) -> None:
+        super().__init__(namespace)
+        self.services = services
+        self.config = services.config
+        self.presence = services.presence
+        self._pending: dict[str, Session] = {}
+        self.sessions: dict[str, Session] = {}
+
+    # -- hooks for subclasses -------------------------------------------------------------
+
+    def on_join(self, session: Session) -> None:
+        """Called once a session is connected and announced; send it what it needs first."""
+
+    # -- sending ------------------------------------------------------------------------
+
+    def emit_to(self, to: str | list[str], event: str, data: dict, skip_sid: Any = None) -> None:
+        """Send to one session id or room (or a list of them), never to everyone by mistake."""
+        if not to:
+            raise ValueError("emit_to needs a session id or room; use broadcast for everyone")
+        self.socketio.server.emit(event, data, to=to, skip_sid=skip_sid, namespace=self.namespace)
+
+    def broadcast(self, event: str, data: dict, skip_sid: Optional[str] = None) -> None:
+        """Send to every session in this namespace, on every node."""
+        self.socketio.server.emit(event, data, skip_sid=skip_sid, namespace=self.namespace)
+
+    # -- connection lifecycle (called by Flask-SocketIO and PlaywireServer) --------------
+
+    def on_connect(self, auth: Any = None) -> None:
+        """Accept a connection only with a valid token (``auth`` or the session cookie)."""
+        member = self._authenticate(auth)
+        bucket = TokenBucket(self.config.rate_limit, self.config.rate_burst)
+        sid = flask.request.sid
+        self._pending[sid] = Session(sid=sid, member=member, bucket=bucket)
+
+    def accepted(self, sid: str) -> None:
+        """The client has its CONNECT packet: join the user's room and announce presence."""
+        session = self._pending.pop(sid, None)
+        if session is None:
+            return
+        self.sessions[sid] = session
+        self.socketio.server.enter_room(sid, user_room(session.user_id), namespace=self.namespace)
+        try:
+            first = self.presence.join(self.namespace, session.member, sid)
+            members = self.presence.members(self.namespace)
+        except ServiceUnavailable as exc:
+            self._refuse_after_connect(session, exc)
+            return
+        self.emit_to(sid, "presence", {"users": [member.to_json() for member in members]})
+        if first:
+            self.broadcast("user_joined", session.member.to_json(), skip_sid=sid)
+        self._report_failure(sid, "connect", self._run_safely("connect", self.on_join, session))
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        """Forget the session; announce the user's departure when it was their last one."""
+        sid = flask.request.sid
+        self._pending.pop(sid, None)
+        session = self.sessions.pop(sid, None)
+        if session is None:
+            return
+        try:
+            last = self.presence.leave(self.namespace, session.member, sid)
+        except ServiceUnavailable:
+            log.warning("presence unavailable; %s left %s unannounced", sid, self.namespace)
+            return
+        if last:
+            self.broadcast("user_left", session.member.to_json())
+
+    def _authenticate(self, auth: Any) -> Member:
+        token = auth.get("token") if isinstance(auth, dict) else auth
+        if token is None:
+            token = flask.session.get("token")
+        if token is None:
+            raise ConnectionRefusedError(errors.AUTHENTICATION_REQUIRED)
+        try:
+            return self.services.tokens.verify(token)
+        except TokenError as exc:
+            raise ConnectionRefusedError(str(exc)) from exc
+
+    def _refuse_after_connect(self, session: Session, exc: ServiceUnavailable) -> None:
+        self.sessions.pop(session.sid, None)
+        self._report_failure(session.sid, "connect", EventError(exc.code, exc.message).ack())
+        self.socketio.server.disconnect(session.sid, namespace=self.namespace)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def dispatch(self, sid: str, event: Any, args: list, wants_ack: bool) -> Optional[dict]:
+        """Run one client event; return its ack, which is sent only if the client asked.
+
+        Without an ack a failure goes to the sending session as the ``error`` event.
+        """
+        session = self.sessions.get(sid)
+        if session is None:
+            return None
+        reply = self._run_safely(event, self._handle, session, event, args)
+        if not wants_ack:
+            self._report_failure(sid, event, reply)
+        return reply
+
+    def _handle(self, session: Session, event: Any, args: list) -> dict:
+        if not session.bucket.take():
+            raise EventError(errors.RATE_LIMITED, "too many events; slow down")
+        handler = self._handler_for(event)
+        data = event_payload(args, self.config.payload_limit)
+        result = handler(session, data)
+        return {"ok": True, **result} if result else {"ok": True}
+
+    def _handler_for(self, event: Any) -> Callable[[Session, dict], Optional[dict]]:
+        handler = None
+        if isinstance(event, str) and event not in RESERVED_EVENTS:
+            handler = getattr(self, "on_" + event, None)
+        if handler is None:
+            raise EventError(errors.UNKNOWN_EVENT, f"no event {event!r} in {self.namespace}")
+        return handler
+
+    def _run_safely(self, event: Any, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)``, or the failure ack of SPEC §3 if it raised."""
+        try:
+            return function(*args)
+        except EventError as exc:
+            return exc.ack()
+        except ServiceUnavailable as exc:
+            return EventError(exc.code, exc.message).ack()
+        except Exception:
+            log.exception("event %r in %s failed", event, self.namespace)
+            return EventError(errors.INTERNAL_ERROR, "the server failed to handle this event").ack()
+
+    def _report_failure(self, sid: str, event: Any, reply: Any) -> None:
+        """Send a failure ack's content as the ``error`` event to the session alone."""
+        if isinstance(reply, dict) and reply.get("ok") is False:
+            report = {"event": str(event), "error": reply["error"], "message": reply["message"]}
+            self.emit_to(sid, "error", report)

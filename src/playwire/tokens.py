@@ -1,0 +1,50 @@
+"""Login tokens: signed with the server's secret key, expiring after a configured time.
+
+A token carries the user's id and username, so a connection is authenticated without a
+database query. Tokens are stateless: logging out clears the cookie but a token already
+handed out stays valid until it expires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+
+from playwire.errors import INVALID_TOKEN, TOKEN_EXPIRED
+from playwire.presence import Member
+
+SALT = "playwire.token"
+
+
+class TokenError(Exception):
+    """A token that does not identify anyone; ``str(error)`` is the refusal message."""
+
+
+@dataclass(frozen=True)
+class TokenSigner:
+    secret_key: str
+    ttl: int
+
+    def _serializer(self, now: Optional[float]) -> URLSafeTimedSerializer:
+        serializer = URLSafeTimedSerializer(self.secret_key, salt=SALT)
+        if now is not None:
+            serializer.get_timestamp = lambda: int(now)  # type: ignore[method-assign]
+        return serializer
+
+    def issue(self, member: Member, now: Optional[float] = None) -> str:
+        """A token for ``member``, issued at ``now`` (default: the current time)."""
+        return self._serializer(now).dumps({"id": member.id, "username": member.username})
+
+    def verify(self, token: object) -> Member:
+        """The member a token names, or TokenError("invalid token" / "token expired")."""
+        if not isinstance(token, str) or not token:
+            raise TokenError(INVALID_TOKEN)
+        try:
+            payload = self._serializer(None).loads(token, max_age=self.ttl)
+        except SignatureExpired as exc:
+            raise TokenError(TOKEN_EXPIRED) from exc
+        except BadData as exc:
+            raise TokenError(INVALID_TOKEN) from exc
+        return Member(id=int(payload["id"]), username=str(payload["username"]))

@@ -1,0 +1,19 @@
+"""Checks every event's data passes before a handler sees it (SPEC §3)."""
+
+from __future__ import annotations
+
+from playwire import jsonlib
+from playwire.errors import INVALID_PAYLOAD, PAYLOAD_TOO_LARGE, EventError
+
+
+def event_payload(args: tuple | list, limit: int) -> dict:
+    """The event's single JSON object, within ``limit`` bytes of compact JSON."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        raise EventError(INVALID_PAYLOAD, "event data must be one JSON object")
+    payload = args[0]
+    size = jsonlib.encoded_size(payload)
+    if size > limit:
+        raise EventError(
+            PAYLOAD_TOO_LARGE, f"event data is {size} bytes of JSON; the limit is {limit}"
+        )
+    return payload
