@@ -63,3 +63,13 @@ def make_player(browser, web_server, transport):
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def page_on_server(browser, web_server):
+    """A page of the server's origin, for importing the page's modules in the browser."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(web_server.url + "/")
+    yield page
+    context.close()

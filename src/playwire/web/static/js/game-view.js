@@ -54,8 +54,9 @@ export class GameView {
     const opponent = game.opponent().username;
     const outcome = game.outcome();
     if (!outcome) {
-      const turn = game.isMyTurn() ? "Your turn" : `${opponent}'s turn`;
-      const line = `${turn} — you are ${game.myMark()} against ${opponent}.`;
+      const line = game.isMyTurn()
+        ? `Your turn — you are ${game.myMark()} against ${opponent}.`
+        : `${opponent}'s turn — you are ${game.myMark()}.`;
       return game.notice ? `${line} ${game.notice}` : line;
     }
     const iWon = outcome.winner?.id === game.me.id;

@@ -9,7 +9,8 @@
 //   resign {game_id}
 //   abort {game_id}            an accept arrived when the inviter was already playing
 //   state_request {game_id?}   a tab that (re)connects asks for the game
-//   state {game_id, x, o, moves, resigned_by}
+//   state {game_id, x, o, moves, resigned_by, correction?}
+//                              correction: the opponent overrules two moves made at once
 // The sending tab does not get its own message back but the sender's other tabs do, so a
 // tab applies its own actions at once, and treats a message whose sender is its own user
 // as something another of its tabs did.
@@ -250,6 +251,12 @@ export class GameController extends EventTarget {
         this.requestState(); // we missed a move
         return;
       }
+      if (message.seq < game.moves.length && game.moves[message.seq] !== message.cell) {
+        // Two tabs of the opponent moved at once; the first move to reach us counts,
+        // and we tell all of their tabs so.
+        if (message.sender !== this.me.id) this.sendState(message.sender, { correction: true });
+        return;
+      }
       const legal = message.seq === game.moves.length &&
         this.playerToMove().id === message.sender && isLegalMove(game.moves, message.cell);
       if (legal) {
@@ -276,14 +283,7 @@ export class GameController extends EventTarget {
       if (!this.active) return;
       const game = this.game;
       if (![game.x.id, game.o.id].includes(message.sender)) return;
-      this.send(message.sender, {
-        type: "state",
-        game_id: game.id,
-        x: game.x,
-        o: game.o,
-        moves: game.moves,
-        resigned_by: game.resignedBy,
-      });
+      this.sendState(message.sender);
     },
 
     state(message) {
@@ -295,7 +295,8 @@ export class GameController extends EventTarget {
         moves: message.moves.filter(Number.isInteger).slice(0, 9),
         resignedBy: typeof message.resigned_by === "number" ? message.resigned_by : null,
       };
-      if (this.shouldAdopt(theirs)) this.start(theirs);
+      const correction = message.correction === true && message.sender !== this.me.id;
+      if (correction ? this.game?.id === theirs.id : this.shouldAdopt(theirs)) this.start(theirs);
     },
   };
 
@@ -310,6 +311,19 @@ export class GameController extends EventTarget {
         (theirs.resignedBy !== null && mine.resignedBy === null);
     }
     return !this.active;
+  }
+
+  sendState(target, extra = {}) {
+    const game = this.game;
+    this.send(target, {
+      type: "state",
+      game_id: game.id,
+      x: game.x,
+      o: game.o,
+      moves: game.moves,
+      resigned_by: game.resignedBy,
+      ...extra,
+    });
   }
 
   invitationOf(message) {
