@@ -3,7 +3,7 @@
 Starts its own server on a free port with a throw-away instance folder, lets two people
 register, chat and play a few moves in headless Debian Chromium, and saves alice's view.
 
-    .venv/bin/python scripts/screenshot.py [--output FILE] [--width 1100 --height 760]
+    .venv/bin/python scripts/screenshot.py [--output FILE] [--width 1100 --height 640]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "screenshot.png")
     parser.add_argument("--width", type=int, default=1100)
-    parser.add_argument("--height", type=int, default=760)
+    parser.add_argument("--height", type=int, default=640)
     return parser.parse_args()
 
 

@@ -3,7 +3,7 @@
 // (SPEC §6), whose deliveries wait in a queue until flush(), so that a test can stage
 // messages that cross each other.
 async () => {
-  const { GameController } = await import("/web/static/js/game.js");
+  const { GameController } = await import("/web/static/game.js");
 
   class MemoryStorage {
     constructor() { this.items = new Map(); }

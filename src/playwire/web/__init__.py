@@ -1,8 +1,8 @@
 """The web page at ``/``: the browser client of SPEC §8.
 
-A Flask blueprint serving the page, its own static files (plain HTML/CSS and JS
-modules) and the official ``socket.io-client`` build from the ``node_modules``
-folder that ``npm ci`` fills. Nothing from npm is vendored into the package.
+A Flask blueprint serving the page and its files (plain HTML, CSS and JS modules, all in
+``static/``: no build step, no template), and the official ``socket.io-client`` build from
+the ``node_modules`` folder that ``npm ci`` fills. Nothing from npm is vendored here.
 
 Where ``node_modules`` is looked for, first match wins:
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Flask, current_app, render_template, send_from_directory
+from flask import Blueprint, Flask, current_app, send_from_directory
 
 SOCKET_IO_PACKAGE = "socket.io-client"
 
@@ -42,8 +42,8 @@ blueprint = Blueprint(
     __name__,
     static_folder="static",
     # Not /static: the app may one day want its own static route.
+    # static/index.html refers to its files by this path.
     static_url_path="/web/static",
-    template_folder="templates",
 )
 
 
@@ -53,8 +53,8 @@ def init_app(app: Flask) -> None:
 
 
 @blueprint.get("/")
-def index() -> str:
-    return render_template("playwire_web/index.html")
+def index():
+    return blueprint.send_static_file("index.html")
 
 
 @blueprint.get("/vendor/socket.io/<path:filename>")

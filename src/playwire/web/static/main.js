@@ -162,6 +162,8 @@ function renderOnline() {
 }
 
 function renderConnection(connection) {
+  // Logged out, there is no connection to speak of.
+  $("connection").hidden = !connection;
   const state = connection ? connection.state : "offline";
   $("connection").dataset.state = state;
   $("connection-text").textContent = STATE_TEXT[state];
