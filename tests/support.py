@@ -1,0 +1,185 @@
+"""Test helpers: a real Playwire process and real Socket.IO clients that queue what they get."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Optional
+
+import requests
+import socketio
+from engineio.payload import Payload
+
+# The python-engineio client drops a long-polling response of more than 16 packets, and the
+# server sends a burst of events in one response; raise the client's cap (see README).
+Payload.max_decode_packets = 10_000
+
+EVENT_TIMEOUT = 10.0
+PASSWORD = "correct-horse"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def unique_name(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+class ServerProcess:
+    """``python -m playwire serve`` on a free port with its own instance dir."""
+
+    def __init__(self, instance_dir: Path, *flags: str, port: Optional[int] = None) -> None:
+        self.instance_dir = instance_dir
+        self.flags = list(flags)
+        self.port = port or free_port()
+        self.process: Optional[subprocess.Popen] = None
+        self.log_path = instance_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        self.instance_dir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "playwire", "serve", "--port", str(self.port)]
+        command += ["--instance-dir", str(self.instance_dir), *self.flags]
+        log = open(self.log_path, "a")  # noqa: SIM115 (the child process writes it)
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+        log.close()
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.05)  # polling for readiness, not synchronising on an event
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def restart(self) -> ServerProcess:
+        self.stop()
+        return self.start()
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def register(self, username: Optional[str] = None) -> dict:
+        """A new account: ``{"id", "username", "token"}``."""
+        response = requests.post(
+            self.url + "/api/register",
+            json={"username": username or unique_name(), "password": PASSWORD},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+class Refused(Exception):
+    """The server refused the connection; ``message`` is connect_error's message."""
+
+    def __init__(self, message: Any) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EventClient:
+    """A python-socketio client on one namespace that queues every event it receives."""
+
+    def __init__(self, url: str, namespace: str, transport: str) -> None:
+        self.url = url
+        self.namespace = namespace
+        self.transport = transport
+        self.events: queue.Queue = queue.Queue()
+        self.refusal: queue.Queue = queue.Queue()
+        self.sio = socketio.Client(reconnection=False)
+        self.sio.on("*", self._on_event, namespace=namespace)
+        self.sio.on("connect_error", self._on_connect_error, namespace=namespace)
+
+    def _on_event(self, event: str, *args: Any) -> None:
+        self.events.put((event, args[0] if len(args) == 1 else list(args)))
+
+    def _on_connect_error(self, data: Any) -> None:
+        self.refusal.put(data)
+
+    def connect(self, auth: Any = None, headers: Optional[dict] = None) -> EventClient:
+        """Connect, or raise Refused with the server's reason."""
+        try:
+            self.sio.connect(
+                self.url,
+                namespaces=[self.namespace],
+                transports=[self.transport],
+                auth=auth,
+                headers=headers or {},
+                wait_timeout=EVENT_TIMEOUT,
+            )
+        except socketio.exceptions.ConnectionError as exc:
+            try:
+                data = self.refusal.get(timeout=EVENT_TIMEOUT)
+            except queue.Empty:
+                raise Refused(str(exc)) from exc
+            raise Refused(data.get("message") if isinstance(data, dict) else data) from exc
+        return self
+
+    def next(self, timeout: float = EVENT_TIMEOUT) -> tuple[str, Any]:
+        """The next event received, as ``(name, data)``."""
+        try:
+            return self.events.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no event within {timeout}s on {self.namespace}") from None
+
+    def expect(self, event: str, timeout: float = EVENT_TIMEOUT) -> Any:
+        """The data of the next event, which must be ``event``."""
+        name, data = self.next(timeout)
+        assert name == event, f"expected {event!r}, got {name!r}: {data!r}"
+        return data
+
+    def call(self, event: str, *args: Any, timeout: float = EVENT_TIMEOUT) -> Any:
+        """Emit with an acknowledgement and return the ack."""
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+        return self.sio.call(event, data, namespace=self.namespace, timeout=timeout)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Emit without an acknowledgement."""
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+        self.sio.emit(event, data, namespace=self.namespace)
+
+    def pending(self) -> list[tuple[str, Any]]:
+        """Everything received and not yet read, without waiting."""
+        items = []
+        while not self.events.empty():
+            items.append(self.events.get_nowait())
+        return items
+
+    def close(self) -> None:
+        if self.sio.connected:
+            self.sio.disconnect()
