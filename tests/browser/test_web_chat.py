@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import expect
-from web_pages import chat_messages, notices, online_entry, send_chat
+from web_pages import (
+    PASSWORD,
+    chat_messages,
+    expect_logged_in,
+    notices,
+    online_entry,
+    send_chat,
+    submit_login_form,
+)
 
 CLOCK = re.compile(r"^\d{1,2}:\d{2}")
 
@@ -62,13 +70,38 @@ def test_a_second_tab_adds_no_second_presence_entry(make_player):
     expect(online_entry(alice_second_tab, alice)).to_have_count(1)
 
 
-def test_logging_out_everywhere_shows_the_user_leaving(make_player):
+def test_logging_out_logs_out_every_tab_and_shows_the_user_leaving(make_player):
+    alice, bob = make_player("alice"), make_player("bob")
+    alice_tab = alice.register()
+    bob_tab = bob.register()
+    bob_second_tab = bob.logged_in_tab()
+    expect(online_entry(alice_tab, bob)).to_have_count(1)
+
+    bob_tab.click("#logout")
+    for tab in (bob_tab, bob_second_tab):
+        expect(tab.locator("#login-view")).to_be_visible()
+    # Only when bob's last session has gone.
+    expect(online_entry(alice_tab, bob)).to_have_count(0)
+    expect(notices(alice_tab, f"{bob.username} left.")).to_have_count(1)
+
+
+def test_logging_in_in_one_tab_logs_in_the_others(make_player):
+    alice = make_player("alice")
+    first_tab = alice.open_tab()
+    second_tab = alice.open_tab()
+    expect(second_tab.locator("#login-view")).to_be_visible()
+    submit_login_form(first_tab, alice.username, PASSWORD, button="#register-button")
+    for tab in (first_tab, second_tab):
+        expect_logged_in(tab, alice)
+
+
+def test_closing_the_last_tab_shows_the_user_leaving(make_player):
     alice, bob = make_player("alice"), make_player("bob")
     alice_tab = alice.register()
     bob_tab = bob.register()
     expect(online_entry(alice_tab, bob)).to_have_count(1)
 
-    bob_tab.click("#logout")
-    expect(bob_tab.locator("#login-view")).to_be_visible()
+    # As a person closing the tab: the page's beforeunload handlers run.
+    bob_tab.close(run_before_unload=True)
     expect(online_entry(alice_tab, bob)).to_have_count(0)
     expect(notices(alice_tab, f"{bob.username} left.")).to_have_count(1)

@@ -63,3 +63,15 @@ def test_a_server_restart_shows_reconnecting_then_recovers(make_player, web_serv
     for tab in (alice_tab, bob_tab):
         expect(chat_messages(tab, "before the restart")).to_have_count(1)
         expect(chat_messages(tab, "after the restart")).to_have_count(1)
+
+
+def test_without_a_forced_transport_the_page_upgrades_to_websocket(browser, web_server):
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        tab.goto(web_server.url + "/")
+        submit_login_form(tab, "carol", PASSWORD, button="#register-button")
+        expect(tab.locator("#connection")).to_have_attribute("data-state", "connected")
+        expect(tab.locator("#transport")).to_have_text("websocket")
+    finally:
+        context.close()

@@ -25,6 +25,9 @@ export class Connection extends EventTarget {
       // Come back quickly after a server restart; socket.io's default caps at 5 s.
       reconnectionDelay: 500,
       reconnectionDelayMax: 2000,
+      // Say goodbye when the page goes away, so that a long-polling session does not
+      // linger on the server (and in everyone's online list) until its ping times out.
+      closeOnBeforeunload: true,
     });
     this.manager.on("open", () => this.watchTransport());
     this.chat = this.watchSocket(this.manager.socket("/chat"));

@@ -19,21 +19,22 @@ const STATE_TEXT = {
   offline: "offline",
 };
 
-const NOTICE_KEY = "playwire.login-notice";
+// Written on every login and logout, so that the user's other tabs follow (storage event).
+const SESSION_CHANGE_KEY = "playwire.session-changed";
 
 let session = null; // what exists while logged in: {me, connection, ...}
+let sessionsStarted = 0;
 
 async function boot() {
+  window.addEventListener("storage", (event) => {
+    if (event.key === SESSION_CHANGE_KEY) followOtherTab();
+  });
   wireLoginForm();
   $("logout").addEventListener("click", logOut);
   try {
     const me = await api.currentUser();
-    if (me) {
-      startSession(me);
-    } else {
-      showLogin(sessionStorage.getItem(NOTICE_KEY) || "");
-      sessionStorage.removeItem(NOTICE_KEY);
-    }
+    if (me) enterSession(me);
+    else showLogin();
   } catch {
     showBanner("The server could not be reached. Reload the page to try again.");
   }
@@ -48,7 +49,8 @@ function wireLoginForm() {
     try {
       const user = await action($("username").value.trim(), $("password").value);
       $("password").value = "";
-      startSession({ id: user.id, username: user.username });
+      announceSessionChange();
+      enterSession({ id: user.id, username: user.username });
     } catch (error) {
       showError($("login-error"), error.message);
     }
@@ -64,7 +66,15 @@ function showLogin(message = "") {
   $("username").focus();
 }
 
+/** Listeners of an ended session die with it only on a fresh page: the second session of
+ * a page load starts with a reload (the cookie logs it in). */
+function enterSession(me) {
+  if (sessionsStarted > 0) window.location.reload();
+  else startSession(me);
+}
+
 function startSession(me) {
+  sessionsStarted += 1;
   $("login-view").hidden = true;
   $("app-view").hidden = false;
   $("me").hidden = false;
@@ -119,18 +129,27 @@ async function onRefused(connection) {
 async function logOut() {
   try {
     await api.logout();
+    announceSessionChange();
   } finally {
     endSession("");
   }
 }
 
-/** Back to the login form through a reload: a fresh page holds no listener of the old
- * session. The message for the form survives the reload in sessionStorage. */
+/** Back to the login form. The connection is closed in place, not by leaving the page,
+ * so that the server hears of it at once, on long-polling too. */
 function endSession(message) {
-  session?.connection.close();
+  if (!session) return;
+  session.connection.close();
   session = null;
-  if (message) sessionStorage.setItem(NOTICE_KEY, message);
-  window.location.reload();
+  showLogin(message);
+}
+
+/** Another tab of this browser logged in or out: follow it. */
+async function followOtherTab() {
+  const me = await api.currentUser().catch(() => undefined);
+  if (me === undefined || (session && me?.id === session.me.id)) return;
+  endSession(me ? "" : "You logged out in another tab.");
+  if (me) enterSession(me);
 }
 
 /** The chat's presence is who is online; the invite button needs them on /forward too. */
@@ -168,6 +187,10 @@ function renderConnection(connection) {
   $("connection").dataset.state = state;
   $("connection-text").textContent = STATE_TEXT[state];
   $("transport").textContent = connection && state === "connected" ? connection.transport : "";
+}
+
+function announceSessionChange() {
+  localStorage.setItem(SESSION_CHANGE_KEY, String(Date.now()));
 }
 
 function showBanner(text) {
