@@ -6,9 +6,12 @@ from playwright.sync_api import expect
 from web_pages import (
     PASSWORD,
     chat_messages,
+    expect_board,
     expect_connected,
     expect_logged_in,
+    play,
     send_chat,
+    start_game,
     submit_login_form,
 )
 
@@ -50,6 +53,9 @@ def test_a_server_restart_shows_reconnecting_then_recovers(make_player, web_serv
     bob_tab = bob.register()
     send_chat(alice_tab, "before the restart")
     expect(chat_messages(bob_tab, "before the restart")).to_have_count(1)
+    start_game(alice_tab, bob_tab, alice, bob)
+    play(alice_tab, 4)
+    expect_board(bob_tab, "....X....")
 
     web_server.stop()
     for tab in (alice_tab, bob_tab):
@@ -63,6 +69,9 @@ def test_a_server_restart_shows_reconnecting_then_recovers(make_player, web_serv
     for tab in (alice_tab, bob_tab):
         expect(chat_messages(tab, "before the restart")).to_have_count(1)
         expect(chat_messages(tab, "after the restart")).to_have_count(1)
+    # The game lives in the pages, not the server: it goes on.
+    play(bob_tab, 0)
+    expect_board(alice_tab, "O...X....")
 
 
 def test_without_a_forced_transport_the_page_upgrades_to_websocket(browser, web_server):
