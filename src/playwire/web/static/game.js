@@ -362,6 +362,12 @@ export class GameController extends EventTarget {
     return reply;
   }
 
+  /** A failure the server reported without an ack (SPEC §3). */
+  showError(text) {
+    this.error = text;
+    this.changed();
+  }
+
   say(notice) {
     this.notice = notice;
     this.error = "";

@@ -2,7 +2,7 @@
 // to /chat and /forward and wire the chat, the online list and the game to them.
 
 import * as api from "./api.js";
-import { Chat } from "./chat.js";
+import { Chat, describeError } from "./chat.js";
 import { Connection, emitWithAck, transportsFromQuery } from "./connection.js";
 import { $, element, showError } from "./dom.js";
 import { GameController } from "./game.js";
@@ -102,6 +102,7 @@ function startSession(me) {
   connection.addEventListener("refused", () => onRefused(connection));
   connection.forward.on("connect", () => game.requestState());
   connection.forward.on("forwarded", (message) => game.receive(message));
+  connection.forward.on("error", (reply) => game.showError(describeError(reply)));
   forwardPresence.addEventListener("change", ({ detail }) => {
     if (detail.left) game.userLeft(detail.left);
     renderOnline();
