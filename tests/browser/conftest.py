@@ -18,8 +18,10 @@ expect.set_options(timeout=15_000)
 
 
 def pytest_collection_modifyitems(items):
+    """Tests here that drive Chromium are marked ``browser`` (``-m "not browser"`` skips them)."""
     for item in items:
-        if BROWSER_DIR in Path(item.fspath).parents:
+        in_here = BROWSER_DIR in Path(item.fspath).parents
+        if in_here and "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
 
 
