@@ -90,3 +90,21 @@ def test_a_declined_invitation_is_reported_to_the_inviter(make_player):
     expect(alice_tab.locator("#game-status")).to_have_text(f"{bob.username} declined.")
     expect(alice_tab.locator("#game")).to_have_attribute("data-status", "idle")
     expect(bob_tab.locator("#game")).to_have_attribute("data-status", "idle")
+
+
+def test_reloading_the_only_tab_mid_game_restores_the_game(make_player):
+    alice, bob = make_player("alice"), make_player("bob")
+    alice_tab = alice.register()
+    bob_tab = bob.register()
+    start_game(alice_tab, bob_tab, alice, bob)
+    play(alice_tab, 4)
+    expect_board(bob_tab, board_after([4]))
+    play(bob_tab, 0)
+    expect_board(alice_tab, board_after([4, 0]))
+
+    bob_tab.reload()  # bob has no other tab: the board comes back from alice
+    expect_board(bob_tab, board_after([4, 0]))
+    play(alice_tab, 8)
+    expect_board(bob_tab, board_after([4, 0, 8]))
+    play(bob_tab, 2)
+    expect_board(alice_tab, board_after([4, 0, 8, 2]))

@@ -133,7 +133,7 @@ export class GameController extends EventTarget {
     // Undelivered for sure (unlike a timeout): take the move back so every tab agrees.
     if (!reply.ok && reply.error !== "timeout" && game.moves.length === seq + 1) {
       game.moves.pop();
-      this.changed();
+      this.settle();
     }
   }
 
@@ -185,6 +185,11 @@ export class GameController extends EventTarget {
       this.notice = `${user.username} went offline; the game goes on when they are back.`;
     }
     this.changed();
+  }
+
+  /** The user with this id has a first session in /forward again. */
+  userJoined(user) {
+    if (this.active && this.opponent().id === user.id) this.say("");
   }
 
   // --- what arrives from /forward -------------------------------------------------------

@@ -104,6 +104,7 @@ function startSession(me) {
   connection.forward.on("forwarded", (message) => game.receive(message));
   connection.forward.on("error", (reply) => game.showError(describeError(reply)));
   forwardPresence.addEventListener("change", ({ detail }) => {
+    if (detail.joined) game.userJoined(detail.joined);
     if (detail.left) game.userLeft(detail.left);
     renderOnline();
   });
