@@ -8,13 +8,21 @@ PORT ?= 5000
 
 .PHONY: setup serve test lint format bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) node_modules/.package-lock.json /usr/bin/chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The browser client (socket.io-client) comes from npm, pinned by package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# The browser tests drive Debian's Chromium; no browser is ever downloaded by Playwright.
+/usr/bin/chromium:
+	apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium
 
 serve: setup
 	$(BIN)/playwire serve --host $(HOST) --port $(PORT)
@@ -31,4 +39,4 @@ format: setup
 	$(BIN)/ruff format src tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .ruff_cache
