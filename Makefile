@@ -1,5 +1,10 @@
 # Playwire: `make serve` runs the server, `make test` runs the tests. Both set up first.
 PYTHON ?= python3
+# PyPy 3.9 (Debian bookworm's pypy3 7.3.11): `make setup PYTHON=pypy3` builds .venv-pypy.
+ifeq ($(notdir $(PYTHON)),pypy3)
+VENV ?= .venv-pypy
+APT_PACKAGES := pypy3 pypy3-dev pypy3-venv
+endif
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -11,6 +16,12 @@ PORT ?= 5000
 setup: $(STAMP) node_modules/.package-lock.json /usr/bin/chromium
 
 $(STAMP): pyproject.toml
+ifneq ($(APT_PACKAGES),)
+	@n=$$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -c '^install ok installed$$'); \
+	if [ "$$n" != "$(words $(APT_PACKAGES))" ]; then \
+	  apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 $(APT_PACKAGES); \
+	fi
+endif
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
