@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import resource
 import sys
 from collections.abc import Sequence
 from typing import Optional
@@ -39,6 +40,7 @@ def serve(flags: dict) -> int:
     from gevent import monkey
 
     monkey.patch_all()
+    _raise_open_file_limit()
 
     try:
         config = load_config(flags)
@@ -65,6 +67,13 @@ def serve(flags: dict) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         socketio.run(app, host=config.host, port=config.port, log_output=False)
     return 0
+
+
+def _raise_open_file_limit() -> None:
+    """Every connection is a file descriptor: allow as many as the system lets us."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
