@@ -157,3 +157,20 @@ def test_generated_secret_key_is_kept(tmp_path):
         with_secret_key(Config(instance_dir=str(tmp_path), secret_key="given")).secret_key
         == "given"
     )
+
+
+# -- websocket frames --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 127, 128, 65536 + 3])
+def test_fast_unmask_matches_gevent_websocket(size):
+    import os
+
+    from geventwebsocket.websocket import Header
+
+    from playwire.socketio.frames import unmask_payload
+
+    header = Header(length=size)
+    header.mask = os.urandom(4)
+    payload = os.urandom(size)
+    assert unmask_payload(header, payload) == Header.mask_payload(header, payload)

@@ -10,6 +10,7 @@ from flask import Flask
 from playwire import jsonlib
 from playwire.origins import OriginPolicy
 from playwire.services import Services
+from playwire.socketio import frames
 from playwire.socketio.chat import ChatNamespace
 from playwire.socketio.forward import ForwardNamespace
 from playwire.socketio.ping import PingNamespace
@@ -46,3 +47,5 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
         engineio_logger=False,
     )
     register_namespaces(services)
+    if async_mode == "gevent":
+        frames.install()
