@@ -21,6 +21,7 @@ from engineio.payload import Payload
 # server sends a burst of events in one response; raise the client's cap (see README).
 Payload.max_decode_packets = 10_000
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENT_TIMEOUT = 10.0
 PASSWORD = "correct-horse"
 
@@ -53,14 +54,13 @@ class ServerProcess:
         self.instance_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "playwire", "serve", "--port", str(self.port)]
         command += ["--instance-dir", str(self.instance_dir), *self.flags]
-        log = open(self.log_path, "a")  # noqa: SIM115 (the child process writes it)
-        self.process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        log.close()
+        # This checkout's package first, whatever is installed in the environment.
+        path = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         self._wait_until_ready()
         return self
 
