@@ -13,7 +13,7 @@ PORT ?= 5000
 
 .PHONY: setup serve test lint format bench clean
 
-setup: $(STAMP) node_modules/.package-lock.json /usr/bin/chromium
+setup: $(STAMP) node_modules/.package-lock.json
 
 $(STAMP): pyproject.toml
 ifneq ($(APT_PACKAGES),)
@@ -38,7 +38,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 serve: setup
 	$(BIN)/playwire serve --host $(HOST) --port $(PORT)
 
-test: setup
+test: setup /usr/bin/chromium
 	$(BIN)/python -m pytest -q
 
 lint: setup
