@@ -42,7 +42,14 @@ const DEFAULTS = {
     drainMs: 3000,
   },
   memory: { levels: [100, 1000, 5000], distinctUsers: 100, settleMs: 2000 },
-  soak: { sessions: 1000, totalRate: 500, durationMs: 300000, drainMs: 5000, sampleEveryMs: 10000 },
+  soak: {
+    sessions: 1000,
+    totalRate: 500,
+    durationMs: 300000,
+    drainMs: 5000,
+    sampleEveryMs: 10000,
+    closeSettleMs: 2000,
+  },
 };
 const CONNECT_CONCURRENCY = 50;
 const CONNECT_TIMEOUT_MS = 30000;
@@ -466,7 +473,7 @@ async function scenarioSoak(config, p) {
   await waitUntil(() => tally.received >= sent, p.drainMs);
   const rssAfter = rssBytes(config.serverPid);
   closeAll(sessions);
-  await sleep(2000);
+  await sleep(p.closeSettleMs);
   const unique = streams.reduce((sum, stream) => sum + stream.seen.size, 0);
   return {
     sessions: sessions.length,
