@@ -10,7 +10,8 @@
  *   "protocol":  "socketio" | "ws",            // "ws" = the raw WebSocket reference (ref_ws.js)
  *   "transport": "websocket" | "polling",      // Socket.IO only
  *   "users":     [{"id": 1, "auth": {...}}],   // handshake auth per user, e.g. {"token": T}
- *   "serverPid": 1234,                         // for RSS readings (memory, soak)
+ *   "serverPid": 1234,                         // for RSS and CPU readings of the server
+ *   "clockTicks": 100,                         // SC_CLK_TCK, to read /proc/PID/stat
  *   "timeoutMs": 600000,                       // hard stop, whatever happens
  *   "params":    {...}                         // per scenario, see the DEFAULTS below
  * }
@@ -182,6 +183,43 @@ function rssBytes(pid) {
   }
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat, or null when unknown. */
+function cpuSeconds(pid, clockTicks) {
+  if (!pid) return null;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[0] is field 3
+    return (Number(fields[11]) + Number(fields[12])) / (clockTicks || 100);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts a measuring window; `end()` returns how busy the load generator and the server were
+ * during it, in percent of one core. A result where the load generator is near 100 % is a
+ * figure of the load generator, not of the server.
+ */
+function cpuWindow(config) {
+  const wallStart = now();
+  const loadgenStart = process.cpuUsage();
+  const serverStart = cpuSeconds(config.serverPid, config.clockTicks);
+  return {
+    end() {
+      const wallS = (now() - wallStart) / 1000;
+      const loadgen = process.cpuUsage(loadgenStart);
+      const serverEnd = cpuSeconds(config.serverPid, config.clockTicks);
+      const serverS = serverStart === null || serverEnd === null ? null : serverEnd - serverStart;
+      return {
+        wall_s: wallS,
+        server_cpu_s: serverS,
+        server_cpu_percent: serverS === null ? null : (100 * serverS) / wallS,
+        loadgen_cpu_percent: (100 * (loadgen.user + loadgen.system)) / 1e6 / wallS,
+      };
+    },
+  };
+}
+
 function percentile(sorted, p) {
   if (sorted.length === 0) return null;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
@@ -268,10 +306,10 @@ async function scenarioThroughput(config, p) {
   }
   await sleep(p.warmupMs);
   measuring = true;
-  const start = now();
+  const window = cpuWindow(config);
   await sleep(p.durationMs);
   measuring = false;
-  const elapsedMs = now() - start;
+  const cpu = window.end();
   stopping = true;
   await sleep(200);
   closeAll(sessions);
@@ -279,8 +317,11 @@ async function scenarioThroughput(config, p) {
     pairs: p.pairs,
     window: p.window,
     delivered,
-    duration_s: elapsedMs / 1000,
-    msgs_per_s: delivered / (elapsedMs / 1000),
+    duration_s: cpu.wall_s,
+    msgs_per_s: delivered / cpu.wall_s,
+    msgs_per_server_cpu_s: cpu.server_cpu_s ? delivered / cpu.server_cpu_s : null,
+    server_cpu_percent: cpu.server_cpu_percent,
+    loadgen_cpu_percent: cpu.loadgen_cpu_percent,
     errors: counter.errors,
   };
 }
@@ -297,13 +338,13 @@ async function scenarioLatency(config, p) {
   const partners = pairUp(sessions);
   const results = [];
   for (const [phase, rate] of p.rates.entries()) {
-    results.push(await measureLatencyAt(sessions, partners, phase, rate, p));
+    results.push(await measureLatencyAt(config, sessions, partners, phase, rate, p));
   }
   closeAll(sessions);
   return { pairs: p.pairs, loads: results, errors: counter.errors };
 }
 
-async function measureLatencyAt(sessions, partners, phase, rate, p) {
+async function measureLatencyAt(config, sessions, partners, phase, rate, p) {
   const samples = [];
   let received = 0;
   const measureFrom = now() + p.warmupMs;
@@ -313,12 +354,12 @@ async function measureLatencyAt(sessions, partners, phase, rate, p) {
     if (data.t >= measureFrom) samples.push(now() - data.t);
   };
   for (const session of sessions) session.on("forwarded", onForwarded);
-  const cpuBefore = process.cpuUsage();
+  const window = cpuWindow(config);
   const { sent, elapsedMs } = await runOpenLoop(rate, p.warmupMs + p.durationMs, (i) => {
     const session = sessions[i % sessions.length];
     session.emit("forward", { target: partners.get(session), phase, t: now() });
   });
-  const cpu = process.cpuUsage(cpuBefore);
+  const cpu = window.end();
   await waitUntil(() => received >= sent, p.drainMs);
   for (const session of sessions) session.off("forwarded", onForwarded);
   return {
@@ -327,7 +368,8 @@ async function measureLatencyAt(sessions, partners, phase, rate, p) {
     sent,
     received,
     lost: sent - received,
-    loadgen_cpu_percent: (100 * (cpu.user + cpu.system)) / 1000 / elapsedMs,
+    server_cpu_percent: cpu.server_cpu_percent,
+    loadgen_cpu_percent: cpu.loadgen_cpu_percent,
     ...summarizeLatencies(samples),
   };
 }
@@ -344,7 +386,7 @@ async function scenarioFanout(config, p) {
   countErrors(sessions, counter);
   const steps = [];
   const runStep = async (rate) => {
-    const result = await fanoutStep(sessions, steps.length, rate, p);
+    const result = await fanoutStep(config, sessions, steps.length, rate, p);
     steps.push(result);
     log(`fanout step ${rate} msgs/s: ${(100 * result.on_time_fraction).toFixed(2)}% on time`);
     return result.passed;
@@ -374,7 +416,7 @@ async function scenarioFanout(config, p) {
   };
 }
 
-async function fanoutStep(sessions, step, rate, p) {
+async function fanoutStep(config, sessions, step, rate, p) {
   const sendTimes = [];
   let delivered = 0;
   let onTime = 0;
@@ -386,10 +428,12 @@ async function fanoutStep(sessions, step, rate, p) {
   };
   for (const session of sessions) session.on("message", onMessage);
   const senders = sessions.slice(0, p.senders);
+  const window = cpuWindow(config);
   const { sent, elapsedMs } = await runOpenLoop(rate, p.stepMs, (seq) => {
     sendTimes[seq] = now();
     senders[seq % senders.length].emit("message", { message: `bench ${step} ${seq}` });
   });
+  const cpu = window.end();
   const expected = sent * sessions.length;
   await waitUntil(() => delivered >= expected, p.drainMs);
   for (const session of sessions) session.off("message", onMessage);
@@ -402,6 +446,8 @@ async function fanoutStep(sessions, step, rate, p) {
     on_time: onTime,
     on_time_fraction: fraction,
     deliveries_per_s: onTime / (elapsedMs / 1000),
+    server_cpu_percent: cpu.server_cpu_percent,
+    loadgen_cpu_percent: cpu.loadgen_cpu_percent,
     passed: sent > 0 && fraction >= p.passFraction,
   };
 }

@@ -303,8 +303,9 @@ def accounts_for(server: RunningServer, ctx: Context, count: int) -> list[dict]:
 
 @dataclass(frozen=True)
 class Figure:
-    """One number of the final table. ``better`` is "higher" or "lower"; ``goal`` is SPEC §9's
-    target as (comparison, factor) of the baseline against node-socketio, if it sets one."""
+    """One number of the final table. ``better`` is "higher", "lower" or "info" (context such as
+    the load generator's CPU use, shown without ratios); ``goal`` is SPEC §9's target as
+    (comparison, factor) of the baseline against node-socketio, if it sets one."""
 
     name: str
     value: float
@@ -328,8 +329,14 @@ class Scenario:
 def throughput_figures(transport: str) -> Callable[[dict], list[Figure]]:
     def figures(result: dict) -> list[Figure]:
         goal = ("ge", 1.0) if transport == "websocket" else None
-        name = f"forward throughput, {transport}, {result['pairs']} pairs (msgs/s)"
-        return [Figure(name, result["msgs_per_s"], "higher", goal)]
+        name = f"forward throughput, {transport}, {result['pairs']} pairs"
+        return [
+            Figure(f"{name} (msgs/s)", result["msgs_per_s"], "higher", goal),
+            Figure(
+                f"{name} (msgs per server CPU-second)", result["msgs_per_server_cpu_s"], "higher"
+            ),
+            Figure(f"{name}: load generator CPU (%)", result["loadgen_cpu_percent"], "info"),
+        ]
 
     return figures
 
@@ -483,6 +490,7 @@ def run_loadgen(
         "transport": scenario.transport,
         "users": accounts_for(server, ctx, scenario.users_needed(params)),
         "serverPid": server.process.pid,
+        "clockTicks": os.sysconf("SC_CLK_TCK"),
         "timeoutMs": int((timeout_s - 5) * 1000),
         "params": params,
     }
@@ -648,9 +656,10 @@ def table_rows(
     rows = [header]
     for name, row in table.items():
         cells = [name, *(format_value(row.get(s, {}).get("median")) for s in servers)]
+        informative = any(cell["better"] == "info" for cell in row.values())
         for reference in references:
             value = ratio(row.get(baseline, {}).get("median"), row.get(reference, {}).get("median"))
-            cells.append("-" if value is None else f"{value:.2f}x")
+            cells.append("-" if value is None or informative else f"{value:.2f}x")
         if references:
             cells.append(goal_verdict(row, baseline))
         rows.append(cells)
@@ -670,14 +679,21 @@ def render_markdown(rows: list[list[str]], notes: list[str]) -> str:
     return "\n".join(lines + [""] + [f"- {note}" for note in notes]) + "\n"
 
 
-def notes_for(ctx: Context, servers: list[ServerSpec], runs: int) -> list[str]:
+def load_average() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "unknown"
+
+
+def notes_for(ctx: Context, servers: list[ServerSpec], runs: int, load_before: str) -> list[str]:
     notes = [
         f"Medians of {runs} run(s); higher is better for msgs/s, deliveries/s and connections/s,"
         " lower for latency, memory and soak counts. The soak runs once.",
         f"Server pinned to CPU {SERVER_CPU}, load generator to CPU {LOADGEN_CPU}"
         if ctx.pin
         else "No CPU pinning (taskset unavailable or --no-pin).",
-        f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}",
+        f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}; load average"
+        f" {load_before} before, {load_average()} after (anything else running skews the figures)",
     ]
     notes += [spec.note for spec in servers if spec.note]
     if ctx.smoke:
@@ -807,6 +823,7 @@ def main(argv: list[str] | None = None) -> int:
         check_tools(ctx, servers)
         raise_open_file_limit()
         began = time.monotonic()
+        load_before = load_average()
         try:
             records = execute(plan(servers, scenarios, runs, args.smoke), ctx, registry)
         finally:
@@ -814,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     table = medians(records)
     server_names = [spec.name for spec in servers]
     rows = table_rows(table, server_names, args.baseline)
-    notes = notes_for(ctx, servers, runs)
+    notes = notes_for(ctx, servers, runs, load_before)
     print(render_text(rows))
     for note in notes:
         print(f"  note: {note}")
