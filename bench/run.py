@@ -72,6 +72,7 @@ class Context:
     work_dir: Path  # temporary: configs, server logs, Playwire's instance dir
     soak_seconds: float
     duration_seconds: float | None
+    playwire_src: Path
     accounts: dict[str, list[dict]] = field(default_factory=dict)
 
     def pinned(self, cpu: str, command: list[str]) -> list[str]:
@@ -109,8 +110,9 @@ def playwire_command(ctx: Context, port: int) -> list[str]:
 
 
 def playwire_env(ctx: Context) -> dict[str, str]:
-    """Puts the worktree's ``src`` first, so the Playwire measured is the one checked out here."""
-    paths = [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")]
+    """Puts ``--playwire-src`` (default: this checkout's ``src``) first on the module path, so the
+    Playwire measured is the checked-out one, not whatever the venv has installed."""
+    paths = [str(ctx.playwire_src), os.environ.get("PYTHONPATH", "")]
     return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
@@ -726,6 +728,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="interpreter of the Python servers; relative to the repo root",
     )
     parser.add_argument("--node", default="node", help="Node.js executable")
+    parser.add_argument(
+        "--playwire-src",
+        default=str(REPO_ROOT / "src"),
+        help="directory holding the playwire package to measure (default: %(default)s)",
+    )
     parser.add_argument("--baseline", default="playwire", help="server the ratios are computed for")
     parser.add_argument(
         "--soak-seconds", type=float, default=None, help="soak duration (default 300, smoke 0.5)"
@@ -819,6 +826,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.soak_seconds is not None
             else (0.5 if args.smoke else 300),
             duration_seconds=args.duration_seconds,
+            playwire_src=Path(args.playwire_src).resolve(),
         )
         check_tools(ctx, servers)
         raise_open_file_limit()
