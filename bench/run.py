@@ -812,7 +812,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs if args.runs is not None else (1 if args.smoke else 3)
     started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     registry = ProcessRegistry()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through the finally below
+    # Both signals unwind through the ``finally`` below, which stops every child. SIGINT is set
+    # explicitly because a shell starting us in the background makes Python ignore it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="playwire-bench-") as work_dir:
         ctx = Context(
             python=resolve_python(args.python),
