@@ -20,7 +20,7 @@ import time  # noqa: E402
 from collections import deque  # noqa: E402
 
 from flask import Flask, request  # noqa: E402
-from flask_socketio import Namespace, SocketIO, emit, join_room  # noqa: E402
+from flask_socketio import ConnectionRefusedError, Namespace, SocketIO, emit, join_room  # noqa: E402
 
 HISTORY_LIMIT = 50
 MAX_MESSAGE_CHARS = 2000
