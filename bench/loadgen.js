@@ -195,6 +195,17 @@ function cpuSeconds(pid, clockTicks) {
   }
 }
 
+/** CPU seconds all CPUs of the machine spent busy (not idle or iowait) since boot, from /proc/stat. */
+function machineBusySeconds(clockTicks) {
+  try {
+    const fields = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1, 9).map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = fields;
+    return (user + nice + system + irq + softirq + steal) / (clockTicks || 100);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Starts a measuring window; `end()` returns how busy the load generator and the server were
  * during it, in percent of one core. A result where the load generator is near 100 % is a
@@ -204,17 +215,26 @@ function cpuWindow(config) {
   const wallStart = now();
   const loadgenStart = process.cpuUsage();
   const serverStart = cpuSeconds(config.serverPid, config.clockTicks);
+  const machineStart = machineBusySeconds(config.clockTicks);
   return {
     end() {
       const wallS = (now() - wallStart) / 1000;
       const loadgen = process.cpuUsage(loadgenStart);
+      const loadgenS = (loadgen.user + loadgen.system) / 1e6;
       const serverEnd = cpuSeconds(config.serverPid, config.clockTicks);
       const serverS = serverStart === null || serverEnd === null ? null : serverEnd - serverStart;
+      const machineEnd = machineBusySeconds(config.clockTicks);
+      const othersS =
+        machineStart === null || machineEnd === null || serverS === null
+          ? null
+          : Math.max(0, machineEnd - machineStart - serverS - loadgenS);
       return {
         wall_s: wallS,
         server_cpu_s: serverS,
         server_cpu_percent: serverS === null ? null : (100 * serverS) / wallS,
-        loadgen_cpu_percent: (100 * (loadgen.user + loadgen.system)) / 1e6 / wallS,
+        loadgen_cpu_percent: (100 * loadgenS) / wallS,
+        // Everything else on the machine, in % of one core: well above 0, the figure is skewed.
+        others_cpu_percent: othersS === null ? null : (100 * othersS) / wallS,
       };
     },
   };
@@ -322,6 +342,7 @@ async function scenarioThroughput(config, p) {
     msgs_per_server_cpu_s: cpu.server_cpu_s ? delivered / cpu.server_cpu_s : null,
     server_cpu_percent: cpu.server_cpu_percent,
     loadgen_cpu_percent: cpu.loadgen_cpu_percent,
+    others_cpu_percent: cpu.others_cpu_percent,
     errors: counter.errors,
   };
 }
@@ -370,6 +391,7 @@ async function measureLatencyAt(config, sessions, partners, phase, rate, p) {
     lost: sent - received,
     server_cpu_percent: cpu.server_cpu_percent,
     loadgen_cpu_percent: cpu.loadgen_cpu_percent,
+    others_cpu_percent: cpu.others_cpu_percent,
     ...summarizeLatencies(samples),
   };
 }
@@ -448,6 +470,7 @@ async function fanoutStep(config, sessions, step, rate, p) {
     deliveries_per_s: onTime / (elapsedMs / 1000),
     server_cpu_percent: cpu.server_cpu_percent,
     loadgen_cpu_percent: cpu.loadgen_cpu_percent,
+    others_cpu_percent: cpu.others_cpu_percent,
     passed: sent > 0 && fraction >= p.passFraction,
   };
 }

@@ -687,7 +687,18 @@ def load_average() -> str:
     return "unknown"
 
 
-def notes_for(ctx: Context, servers: list[ServerSpec], runs: int, load_before: str) -> list[str]:
+def others_cpu(records: list[dict]) -> list[float]:
+    """CPU use of all but server and load generator in each measuring window (% of a core)."""
+    windows = []
+    for entry in records:
+        result = entry["result"]
+        windows += [result, *result.get("loads", []), *result.get("steps", [])]
+    return [w["others_cpu_percent"] for w in windows if w.get("others_cpu_percent") is not None]
+
+
+def notes_for(
+    ctx: Context, servers: list[ServerSpec], runs: int, load_before: str, records: list[dict]
+) -> list[str]:
     notes = [
         f"Medians of {runs} run(s); higher is better for msgs/s, deliveries/s and connections/s,"
         " lower for latency, memory and soak counts. The soak runs once.",
@@ -697,6 +708,12 @@ def notes_for(ctx: Context, servers: list[ServerSpec], runs: int, load_before: s
         f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}; load average"
         f" {load_before} before, {load_average()} after (anything else running skews the figures)",
     ]
+    others = others_cpu(records)
+    if others:
+        notes.append(
+            f"Other processes used {statistics.median(others):.0f} % of a core (median; max"
+            f" {max(others):.0f} %) during the measuring windows; near 0 is a clean run."
+        )
     notes += [spec.note for spec in servers if spec.note]
     if ctx.smoke:
         notes.append("SMOKE RUN: tiny sizes, the numbers mean nothing.")
@@ -842,7 +859,7 @@ def main(argv: list[str] | None = None) -> int:
     table = medians(records)
     server_names = [spec.name for spec in servers]
     rows = table_rows(table, server_names, args.baseline)
-    notes = notes_for(ctx, servers, runs, load_before)
+    notes = notes_for(ctx, servers, runs, load_before, records)
     print(render_text(rows))
     for note in notes:
         print(f"  note: {note}")
