@@ -628,7 +628,9 @@ def format_value(value: float | None) -> str:
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
+    """None where a ratio means nothing: a missing value, or a zero or negative one (soak counts,
+    RSS that shrank)."""
+    if numerator is None or denominator is None or numerator < 0 or denominator <= 0:
         return None
     return numerator / denominator
 
