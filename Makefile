@@ -35,11 +35,20 @@ node_modules/.package-lock.json: package.json package-lock.json
 /usr/bin/chromium:
 	apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium
 
+# The benchmark's load generator and reference servers (bench/package-lock.json).
+bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund
+
 serve: setup
 	$(BIN)/playwire serve --host $(HOST) --port $(PORT)
 
-test: setup /usr/bin/chromium
+test: setup /usr/bin/chromium bench/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q
+
+# The full benchmark of SPEC §9 (about an hour; see bench/README.md). BENCH_ARGS for subsets,
+# e.g. make bench BENCH_ARGS="--runs 1 --scenarios throughput,latency".
+bench: setup bench/node_modules/.package-lock.json
+	$(BIN)/python bench/run.py --python $(BIN)/python $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests scripts
@@ -50,4 +59,4 @@ format: setup
 	$(BIN)/ruff format src tests scripts
 
 clean:
-	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules bench/node_modules build *.egg-info .pytest_cache .ruff_cache

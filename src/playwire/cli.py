@@ -55,7 +55,7 @@ def serve(flags: dict) -> int:
         logging.DEBUG if config.log_level.lower() == "debug" else logging.WARNING
     )
     from playwire.app import create_app
-    from playwire.extensions import socketio
+    from playwire.http_server import serve as serve_http
 
     app = create_app(config)
     mode = f"cluster node ({config.message_queue})" if config.message_queue else "single node"
@@ -65,7 +65,7 @@ def serve(flags: dict) -> int:
         flush=True,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        socketio.run(app, host=config.host, port=config.port, log_output=False)
+        serve_http(app, config.host, config.port)
     return 0
 
 
