@@ -129,6 +129,18 @@ class EventClient:
         self.http = requests.Session()
         self.sio = socketio.Client(reconnection=False, http_session=self.http)
         self.sio.on("*", self._on_event, namespace=namespace)
+        self._handle_messages_in_order()
+
+    def _handle_messages_in_order(self) -> None:
+        """python-engineio's client hands each message to a new thread, so events can
+        overtake each other (on PyPy they do). The server's order is what tests check."""
+        trigger = self.sio.eio._trigger_event
+
+        def trigger_in_order(event: str, *args: Any, **kwargs: Any) -> Any:
+            kwargs["run_async"] = False
+            return trigger(event, *args, **kwargs)
+
+        self.sio.eio._trigger_event = trigger_in_order
 
     def _on_event(self, event: str, *args: Any) -> None:
         self.events.put((event, args[0] if len(args) == 1 else list(args)))
