@@ -121,3 +121,11 @@ def test_oversized_transport_message_closes_only_that_connection(server, connect
     assert receiver.call("forward", {"target": carol["id"], "from": "bob"}) == {"ok": True}
     assert third.expect("forwarded") == {"target": carol["id"], "from": "bob", "sender": bob["id"]}
     assert server.is_running()
+
+
+def test_binary_data_is_invalid_payload(server, connect):
+    alice, bob, sender, receiver = pair(server, connect)
+    ack = sender.call("forward", {"target": bob["id"], "blob": b"\x00\x01\x02"})
+    assert ack["ok"] is False and ack["error"] == "invalid_payload"
+    sender.call("forward", {"target": bob["id"], "marker": 1})
+    assert receiver.expect("forwarded") == {"target": bob["id"], "marker": 1, "sender": alice["id"]}

@@ -78,7 +78,7 @@ def test_bucket_refills_at_rate_up_to_burst():
 # -- validation --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [(), ("x",), (1,), ([],), (None,), ({}, {})])
+@pytest.mark.parametrize("args", [(), ("x",), (1,), ([],), (None,), ({}, {}), ({"blob": b"\x00"},)])
 def test_payload_must_be_one_object(args):
     with pytest.raises(EventError) as error:
         event_payload(args, 100)

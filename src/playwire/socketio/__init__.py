@@ -14,6 +14,7 @@ from playwire.socketio import frames
 from playwire.socketio.chat import ChatNamespace
 from playwire.socketio.forward import ForwardNamespace
 from playwire.socketio.ping import PingNamespace
+from playwire.socketio.server import JsonPacket
 
 
 def register_namespaces(services: Services) -> None:
@@ -33,6 +34,7 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
         app,
         async_mode=async_mode,
         json=jsonlib,
+        serializer=JsonPacket,
         # One session's events run one after another, in the order they arrived: this is
         # what keeps SPEC §6's per-session order (and spares a greenlet per event).
         async_handlers=False,
