@@ -45,6 +45,8 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
         ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout,
         message_queue=config.message_queue or None,
+        # Handlers only read the cookie, at connect: no per-connection copy of the session.
+        manage_session=False,
         logger=False,
         engineio_logger=False,
     )
