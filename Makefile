@@ -1,51 +1,75 @@
 # Playwire: `make serve` runs the server, `make test` runs the tests. Both set up first.
 # `make cluster` runs Redis (if none answers on 6379), three nodes and nginx on CLUSTER_PORT.
 PYTHON ?= python3
+# PyPy 3.9 (Debian bookworm's pypy3 7.3.11): `make setup PYTHON=pypy3` builds .venv-pypy.
+ifeq ($(notdir $(PYTHON)),pypy3)
+VENV ?= .venv-pypy
+APT_PACKAGES := pypy3 pypy3-dev pypy3-venv
+endif
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 CLUSTER_PORT ?= 8080
-# Debian packages for the cluster (make cluster, tests/cluster); sudo unless we are root.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages serve cluster test lint format bench clean
+.PHONY: setup serve cluster test lint format bench clean
 
-setup: system-packages $(STAMP)
-
-system-packages:
-	@missing=""; \
-	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
-	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
-	if [ -n "$$missing" ]; then \
-		echo "Installing Debian packages:$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+setup: $(STAMP) node_modules/.package-lock.json /usr/bin/redis-server /usr/sbin/nginx
 
 $(STAMP): pyproject.toml
+ifneq ($(APT_PACKAGES),)
+	@n=$$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -c '^install ok installed$$'); \
+	if [ "$$n" != "$(words $(APT_PACKAGES))" ]; then \
+	  apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 $(APT_PACKAGES); \
+	fi
+endif
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The browser client (socket.io-client) comes from npm, pinned by package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# The cluster (make cluster, tests/cluster) runs Debian's redis-server and nginx.
+/usr/bin/redis-server:
+	apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 redis-server
+
+/usr/sbin/nginx:
+	apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 nginx
+
+# The browser tests drive Debian's Chromium; no browser is ever downloaded by Playwright.
+/usr/bin/chromium:
+	apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium
+
+# The benchmark's load generator and reference servers (bench/package-lock.json).
+bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund
+
 serve: setup
 	$(BIN)/playwire serve --host $(HOST) --port $(PORT)
 
+# A local cluster: Redis (where none answers on 6379), three nodes, nginx on CLUSTER_PORT.
 cluster: setup
 	$(BIN)/python deploy/cluster.py --port $(CLUSTER_PORT)
 
-test: setup
+test: setup /usr/bin/chromium bench/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q
 
+# The full benchmark of SPEC §9 (about an hour; see bench/README.md). BENCH_ARGS for subsets,
+# e.g. make bench BENCH_ARGS="--runs 1 --scenarios throughput,latency".
+bench: setup bench/node_modules/.package-lock.json
+	$(BIN)/python bench/run.py --python $(BIN)/python $(BENCH_ARGS)
+
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts deploy
+	$(BIN)/ruff format --check src tests scripts deploy
 
 format: setup
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests scripts deploy
+	$(BIN)/ruff format src tests scripts deploy
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules bench/node_modules build *.egg-info .pytest_cache .ruff_cache

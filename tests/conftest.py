@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -10,6 +12,33 @@ import pytest
 from support import EventClient, ServerProcess
 
 TRANSPORTS = ["websocket", "polling"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_left_behind():
+    """Fail the run if any test left a server process of ours running."""
+    yield
+    leftovers = [pid for pid in _children(os.getpid()) if b"playwire" in _cmdline(pid)]
+    assert not leftovers, f"server processes left running: {leftovers}"
+
+
+def _children(parent: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 @pytest.fixture(scope="session")

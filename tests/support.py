@@ -21,6 +21,7 @@ from engineio.payload import Payload
 # server sends a burst of events in one response; raise the client's cap (see README).
 Payload.max_decode_packets = 10_000
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENT_TIMEOUT = 10.0
 PASSWORD = "correct-horse"
 
@@ -53,14 +54,13 @@ class ServerProcess:
         self.instance_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "playwire", "serve", "--port", str(self.port)]
         command += ["--instance-dir", str(self.instance_dir), *self.flags]
-        log = open(self.log_path, "a")  # noqa: SIM115 (the child process writes it)
-        self.process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        log.close()
+        # This checkout's package first, whatever is installed in the environment.
+        path = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         self._wait_until_ready()
         return self
 
@@ -129,6 +129,18 @@ class EventClient:
         self.http = requests.Session()
         self.sio = socketio.Client(reconnection=False, http_session=self.http)
         self.sio.on("*", self._on_event, namespace=namespace)
+        self._handle_messages_in_order()
+
+    def _handle_messages_in_order(self) -> None:
+        """python-engineio's client hands each message to a new thread, so events can
+        overtake each other (on PyPy they do). The server's order is what tests check."""
+        trigger = self.sio.eio._trigger_event
+
+        def trigger_in_order(event: str, *args: Any, **kwargs: Any) -> Any:
+            kwargs["run_async"] = False
+            return trigger(event, *args, **kwargs)
+
+        self.sio.eio._trigger_event = trigger_in_order
 
     def _on_event(self, event: str, *args: Any) -> None:
         self.events.put((event, args[0] if len(args) == 1 else list(args)))

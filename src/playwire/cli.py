@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import resource
 import sys
 from collections.abc import Sequence
 from typing import Optional
@@ -39,6 +40,7 @@ def serve(flags: dict) -> int:
     from gevent import monkey
 
     monkey.patch_all()
+    _raise_open_file_limit()
 
     try:
         config = load_config(flags)
@@ -53,7 +55,7 @@ def serve(flags: dict) -> int:
         logging.DEBUG if config.log_level.lower() == "debug" else logging.WARNING
     )
     from playwire.app import create_app
-    from playwire.extensions import socketio
+    from playwire.http_server import serve as serve_http
 
     app = create_app(config)
     mode = f"cluster node ({config.message_queue})" if config.message_queue else "single node"
@@ -63,8 +65,15 @@ def serve(flags: dict) -> int:
         flush=True,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        socketio.run(app, host=config.host, port=config.port, log_output=False)
+        serve_http(app, config.host, config.port)
     return 0
+
+
+def _raise_open_file_limit() -> None:
+    """Every connection is a file descriptor: allow as many as the system lets us."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -64,6 +64,10 @@ def _create_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("postgresql+psycopg"):
+        from playwire.pypy_compat import patch_ctypes_py_object
+
+        patch_ctypes_py_object()
     return create_engine(url, pool_pre_ping=True)
 
 

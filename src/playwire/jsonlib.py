@@ -1,8 +1,9 @@
 """JSON for the wire: orjson where it exists (CPython), the standard library otherwise.
 
-orjson refuses integers beyond 64 bits and NaN on input; rather than let such a payload
-break the sender's connection, those cases fall back to the standard library, so the
-usual validation answers them like any other event.
+orjson refuses to write integers beyond 64 bits and to read NaN; rather than let such a
+payload break the sender's connection, those cases fall back to the standard library, so
+the usual validation answers them like any other event. Both read an integer beyond 64 bits
+as a float.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ try:
     import orjson as _orjson
 except ImportError:  # PyPy: orjson is CPython-only
     _orjson = None
+
+
+def _int_as_orjson_reads_it(text: str) -> int | float:
+    """Integers beyond 64 bits become floats, as orjson (and JavaScript) read them, so that
+    a payload means the same on every runtime."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else float(text)
 
 
 def _std_dumps(obj: Any) -> str:
@@ -37,7 +45,7 @@ def loads(text: str | bytes, **_ignored: Any) -> Any:
             return _orjson.loads(text)
         except _orjson.JSONDecodeError:
             pass
-    return _json.loads(text)
+    return _json.loads(text, parse_int=_int_as_orjson_reads_it)
 
 
 def encoded_size(obj: Any) -> int:

@@ -11,7 +11,10 @@ def event_payload(args: tuple | list, limit: int) -> dict:
     if len(args) != 1 or not isinstance(args[0], dict):
         raise EventError(INVALID_PAYLOAD, "event data must be one JSON object")
     payload = args[0]
-    size = jsonlib.encoded_size(payload)
+    try:
+        size = jsonlib.encoded_size(payload)
+    except (TypeError, ValueError) as exc:  # binary attachments are not JSON
+        raise EventError(INVALID_PAYLOAD, "event data must be JSON, without binary data") from exc
     if size > limit:
         raise EventError(
             PAYLOAD_TOO_LARGE, f"event data is {size} bytes of JSON; the limit is {limit}"

@@ -10,11 +10,13 @@ from flask import Flask
 from playwire import jsonlib
 from playwire.origins import OriginPolicy
 from playwire.services import Services
+from playwire.socketio import frames
 from playwire.socketio.chat import ChatNamespace
 from playwire.socketio.cluster import start_presence_keeper
 from playwire.socketio.forward import ForwardNamespace
 from playwire.socketio.ping import PingNamespace
 from playwire.socketio.queue import PlaywireRedisManager
+from playwire.socketio.server import JsonPacket
 
 
 def register_namespaces(services: Services) -> None:
@@ -38,6 +40,7 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
         app,
         async_mode=async_mode,
         json=jsonlib,
+        serializer=JsonPacket,
         # One session's events run one after another, in the order they arrived: this is
         # what keeps SPEC §6's per-session order (and spares a greenlet per event).
         async_handlers=False,
@@ -48,8 +51,12 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
         ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout,
         **queue,
+        # Handlers only read the cookie, at connect: no per-connection copy of the session.
+        manage_session=False,
         logger=False,
         engineio_logger=False,
     )
     register_namespaces(services)
     start_presence_keeper(socketio, services.presence, queue.get("client_manager"))
+    if async_mode == "gevent":
+        frames.install()

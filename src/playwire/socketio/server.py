@@ -24,6 +24,18 @@ from flask_socketio import SocketIO
 from socketio import packet
 
 
+class JsonPacket(packet.Packet):
+    """A Socket.IO packet that never carries binary attachments.
+
+    Event data is JSON by contract (binary data from a client is refused as
+    ``invalid_payload``), so the scan python-socketio makes of every outgoing payload, looking
+    for bytes to send as attachments, is wasted work on the relay's hot path. Incoming binary
+    packets are still decoded, so that they can be refused properly.
+    """
+
+    uses_binary_events = False
+
+
 class PlaywireServer(python_socketio.Server):
     def _playwire_namespace(self, namespace: str | None) -> Any:
         handler = self.namespace_handlers.get(namespace or "/")

@@ -1,0 +1,108 @@
+"""What a person does on the page, and what they see, for the browser tests.
+
+Every check waits on page state with Playwright's ``expect`` (bounded by its timeout);
+nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import BrowserContext, Page, expect
+
+PASSWORD = "correct horse battery"
+
+
+class Player:
+    """One person: a browser context (so their own cookie jar) holding any number of tabs."""
+
+    def __init__(self, context: BrowserContext, base_url: str, transport: str, username: str):
+        self.context = context
+        self.base_url = base_url
+        self.transport = transport
+        self.username = username
+
+    def open_tab(self) -> Page:
+        page = self.context.new_page()
+        page.goto(f"{self.base_url}/?transport={self.transport}")
+        return page
+
+    def register(self) -> Page:
+        """A first tab, registered through the form; it ends up logged in and connected."""
+        page = self.open_tab()
+        submit_login_form(page, self.username, PASSWORD, button="#register-button")
+        expect_logged_in(page, self)
+        return page
+
+    def logged_in_tab(self) -> Page:
+        """Another tab: the session cookie logs it in."""
+        page = self.open_tab()
+        expect_logged_in(page, self)
+        return page
+
+
+def submit_login_form(page: Page, username: str, password: str, button: str) -> None:
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click(button)
+
+
+def expect_logged_in(page: Page, player: Player) -> None:
+    expect(page.locator("#app-view")).to_be_visible()
+    expect(page.locator("#me-name")).to_have_text(player.username)
+    expect_connected(page, player.transport)
+
+
+def expect_connected(page: Page, transport: str) -> None:
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    # The forced transport is the one in use: no silent fallback or upgrade.
+    expect(page.locator("#transport")).to_have_text(transport)
+
+
+def online_entry(page: Page, player: Player):
+    return page.locator(f'#online li[data-user="{player.username}"]')
+
+
+def send_chat(page: Page, text: str) -> None:
+    page.fill("#chat-input", text)
+    page.click("#chat-send")
+
+
+def chat_messages(page: Page, text: str):
+    """The chat entries (not notices) whose text is exactly ``text``."""
+    return page.locator("#messages li.message").filter(
+        has=page.locator(".text", has_text=re.compile(f"^{re.escape(text)}$"))
+    )
+
+
+def notices(page: Page, text: str):
+    return page.locator("#messages li.notice", has_text=text)
+
+
+# --- the game ---------------------------------------------------------------------------
+
+
+def start_game(inviter_tab: Page, invitee_tab: Page, inviter: Player, invitee: Player) -> None:
+    """The inviter invites from the online list; the invitee accepts. The inviter is X."""
+    online_entry(inviter_tab, invitee).get_by_role("button", name="Invite").click()
+    invitation = invitee_tab.locator(f'#invites .invite[data-from="{inviter.username}"]')
+    invitation.get_by_role("button", name="Accept").click()
+    for tab in (inviter_tab, invitee_tab):
+        expect_board(tab, ".........")
+
+
+def play(tab: Page, cell: int) -> None:
+    tab.locator(f'#board .cell[data-cell="{cell}"]').click()
+
+
+def expect_board(tab: Page, board: str) -> None:
+    """``board``: nine characters, X, O or "." for an empty cell, row by row."""
+    expect(tab.locator("#game")).to_have_attribute("data-status", re.compile("playing|over"))
+    expect(tab.locator("#board")).to_have_attribute("data-board", board)
+
+
+def expect_game_over(tab: Page, status_text: str) -> None:
+    expect(tab.locator("#game")).to_have_attribute("data-status", "over")
+    expect(tab.locator("#game-status")).to_have_text(status_text)
+    expect(tab.locator("#resign")).to_be_hidden()
+    expect(tab.locator("#board .cell:enabled")).to_have_count(0)

@@ -1,0 +1,180 @@
+"""Domain modules without the network: tokens, rate limiter, validation, relay rules, config."""
+
+from __future__ import annotations
+
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from playwire import jsonlib
+from playwire.config import Config, ConfigError, load_config, with_secret_key
+from playwire.errors import EventError
+from playwire.forwarding import recipient_rooms, stamped, target_of, user_room
+from playwire.presence import Member
+from playwire.ratelimit import TokenBucket
+from playwire.tokens import TokenError, TokenSigner
+from playwire.validation import event_payload
+
+ALICE = Member(id=7, username="alice")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- tokens ------------------------------------------------------------------------------
+
+
+def test_token_round_trip():
+    signer = TokenSigner("key", ttl=60)
+    assert signer.verify(signer.issue(ALICE)) == ALICE
+
+
+@pytest.mark.parametrize("token", [None, "", 5, "garbage", "a.b.c"])
+def test_malformed_tokens_are_invalid(token):
+    with pytest.raises(TokenError, match="invalid token"):
+        TokenSigner("key", ttl=60).verify(token)
+
+
+def test_token_from_another_key_is_invalid():
+    token = TokenSigner("other", ttl=60).issue(ALICE)
+    with pytest.raises(TokenError, match="invalid token"):
+        TokenSigner("key", ttl=60).verify(token)
+
+
+def test_old_token_is_expired():
+    class LongAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return 1_000_000
+
+    old = URLSafeTimedSerializer("key", salt="playwire.token", signer=LongAgo)
+    with pytest.raises(TokenError, match="token expired"):
+        TokenSigner("key", ttl=60).verify(old.dumps({"id": 7, "username": "alice"}))
+
+
+# -- rate limiter ------------------------------------------------------------------------
+
+
+def test_bucket_allows_burst_then_refuses():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10, burst=3, clock=clock)
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_bucket_refills_at_rate_up_to_burst():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10, burst=3, clock=clock)
+    for _ in range(3):
+        bucket.take()
+    clock.now += 0.15  # one and a half tokens
+    assert [bucket.take(), bucket.take()] == [True, False]
+    clock.now += 100  # never more than the burst
+    assert sum(bucket.take() for _ in range(10)) == 3
+
+
+# -- validation --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [(), ("x",), (1,), ([],), (None,), ({}, {}), ({"blob": b"\x00"},)])
+def test_payload_must_be_one_object(args):
+    with pytest.raises(EventError) as error:
+        event_payload(args, 100)
+    assert error.value.code == "invalid_payload"
+
+
+def test_payload_limit_is_compact_utf8_json():
+    payload = {"a": "é" * 10}  # {"a":"…"} = 8 bytes + 20 bytes of UTF-8
+    assert event_payload((payload,), 28) is payload
+    with pytest.raises(EventError) as error:
+        event_payload((payload,), 27)
+    assert error.value.code == "payload_too_large"
+
+
+def test_jsonlib_handles_what_orjson_refuses():
+    assert jsonlib.loads('{"big": 1180591620717411303424, "max": 18446744073709551615}') == {
+        "big": 2.0**70,
+        "max": 2**64 - 1,
+    }
+    assert jsonlib.loads('{"nan": NaN}')["nan"] != jsonlib.loads('{"nan": NaN}')["nan"]
+    assert jsonlib.dumps({"a": [1, "é"]}, separators=(",", ":")) == '{"a":[1,"é"]}'
+    assert jsonlib.encoded_size({"big": 2**70}) == len('{"big":1180591620717411303424}')
+
+
+# -- relay rules -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", [None, True, False, 1.0, "1", [1], {"id": 1}])
+def test_only_integers_are_targets(target):
+    with pytest.raises(EventError) as error:
+        target_of({"target": target})
+    assert error.value.code == "invalid_target"
+
+
+def test_target_and_stamp():
+    assert target_of({"target": 3}) == 3
+    payload = {"target": 3, "sender": 99, "move": 1}
+    assert stamped(payload, 7) == {"target": 3, "sender": 7, "move": 1}
+    assert payload["sender"] == 99  # the client's object is not modified
+
+
+def test_rooms_are_strings_and_self_is_one_room():
+    assert user_room(42) == "user:42"
+    assert recipient_rooms(7, 7) == ["user:7"]
+    assert recipient_rooms(7, 8) == ["user:8", "user:7"]
+
+
+# -- config ------------------------------------------------------------------------------
+
+
+def test_config_layers(tmp_path):
+    (tmp_path / "config.json").write_text('{"port": 6000, "history_size": 9, "rate_burst": 5}')
+    environ = {"PLAYWIRE_PORT": "7000", "PLAYWIRE_CORS_ORIGINS": "https://a.example, https://b"}
+    config = load_config({"instance_dir": str(tmp_path), "history_size": "3"}, environ)
+    assert (config.port, config.history_size, config.rate_burst) == (7000, 3, 5)
+    assert config.cors_origins == ["https://a.example", "https://b"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {"port": "70000"},
+        {"rate_limit": "0"},
+        {"message_queue": "http://x"},
+        {"port": "abc"},
+        {"log_level": "loud"},
+    ],
+)
+def test_bad_config_is_refused(tmp_path, flags):
+    with pytest.raises(ConfigError):
+        load_config({"instance_dir": str(tmp_path), **flags}, {})
+
+
+def test_generated_secret_key_is_kept(tmp_path):
+    config = Config(instance_dir=str(tmp_path))
+    first = with_secret_key(config).secret_key
+    assert first and with_secret_key(config).secret_key == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert (
+        with_secret_key(Config(instance_dir=str(tmp_path), secret_key="given")).secret_key
+        == "given"
+    )
+
+
+# -- websocket frames --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 127, 128, 65536 + 3])
+def test_fast_unmask_matches_gevent_websocket(size):
+    import os
+
+    from geventwebsocket.websocket import Header
+
+    from playwire.socketio.frames import unmask_payload
+
+    header = Header(length=size)
+    header.mask = os.urandom(4)
+    payload = os.urandom(size)
+    assert unmask_payload(header, payload) == Header.mask_payload(header, payload)
