@@ -20,7 +20,7 @@ from typing import Optional
 import pytest
 import requests
 
-from support import ServerProcess, free_port
+from support import ServerProcess, free_port, register_account
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("PLAYWIRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -132,7 +132,7 @@ class Cluster:
 
     def register(self, username: Optional[str] = None) -> dict:
         """A new account, registered through nginx."""
-        return ServerProcess.register(self, username)  # it only needs ``self.url``
+        return register_account(self.url, username)
 
     def node_behind_nginx(self) -> int:
         """The index of the node that nginx pins this machine's clients to."""

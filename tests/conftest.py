@@ -45,8 +45,17 @@ def _cmdline(pid: int) -> bytes:
 def server(tmp_path_factory) -> Iterator[ServerProcess]:
     """One server with the default limits, shared by the tests that only need accounts."""
     process = ServerProcess(tmp_path_factory.mktemp("shared-instance")).start()
+    process.shared = True
     yield process
     process.stop()
+
+
+@pytest.fixture(autouse=True)
+def accounts_of_this_test(request):
+    """The shared server's clients hear only of users the current test registered: a client
+    of an earlier test may leave late (long-polling disconnects can wait for a ping timeout)."""
+    if "server" in request.fixturenames:
+        request.getfixturevalue("server").accounts.clear()
 
 
 @pytest.fixture
@@ -77,7 +86,9 @@ def connect(transport) -> Iterator[Callable[..., EventClient]]:
     def open_client(
         server: ServerProcess, namespace: str, token=None, *, auth=None, headers=None
     ) -> EventClient:
-        client = EventClient(server.url, namespace, transport)
+        # Only the server shared by many tests carries other tests' presence events.
+        users = server.accounts if getattr(server, "shared", False) else None
+        client = EventClient(server.url, namespace, transport, users=users)
         clients.append(client)
         return client.connect(auth=auth if auth is not None else {"token": token}, headers=headers)
 

@@ -45,6 +45,10 @@ class ServerProcess:
         self.port = port or free_port()
         self.process: Optional[subprocess.Popen] = None
         self.log_path = instance_dir / "server.log"
+        # Ids registered by the current test (conftest clears it between tests): on a server
+        # ``shared`` by many tests, presence events about anyone else come from other tests.
+        self.accounts: set[int] = set()
+        self.shared = False
 
     @property
     def url(self) -> str:
@@ -99,13 +103,20 @@ class ServerProcess:
 
     def register(self, username: Optional[str] = None) -> dict:
         """A new account: ``{"id", "username", "token"}``."""
-        response = requests.post(
-            self.url + "/api/register",
-            json={"username": username or unique_name(), "password": PASSWORD},
-            timeout=10,
-        )
-        assert response.status_code == 201, response.text
-        return response.json()
+        account = register_account(self.url, username)
+        self.accounts.add(account["id"])
+        return account
+
+
+def register_account(url: str, username: Optional[str] = None) -> dict:
+    """A new account on the server at ``url``: ``{"id", "username", "token"}``."""
+    response = requests.post(
+        url + "/api/register",
+        json={"username": username or unique_name(), "password": PASSWORD},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 class Refused(Exception):
@@ -119,8 +130,12 @@ class Refused(Exception):
 class EventClient:
     """A python-socketio client on one namespace that queues every event it receives."""
 
-    def __init__(self, url: str, namespace: str, transport: str) -> None:
+    def __init__(
+        self, url: str, namespace: str, transport: str, users: Optional[set[int]] = None
+    ) -> None:
+        """``users``: if given, ``user_joined``/``user_left`` about anyone else are ignored."""
         self.url = url
+        self.users = users
         self.namespace = namespace
         self.transport = transport
         self.events: queue.Queue = queue.Queue()
@@ -143,7 +158,14 @@ class EventClient:
         self.sio.eio._trigger_event = trigger_in_order
 
     def _on_event(self, event: str, *args: Any) -> None:
+        if self._about_a_stranger(event, args):
+            return
         self.events.put((event, args[0] if len(args) == 1 else list(args)))
+
+    def _about_a_stranger(self, event: str, args: tuple) -> bool:
+        if self.users is None or event not in ("user_joined", "user_left") or not args:
+            return False
+        return isinstance(args[0], dict) and args[0].get("id") not in self.users
 
     def connect(self, auth: Any = None, headers: Optional[dict] = None) -> EventClient:
         """Connect, or raise Refused with the server's reason.
