@@ -69,6 +69,9 @@ class RedisServer:
 @contextmanager
 def scratch_postgres_database() -> Iterator[str]:
     """A new, empty PostgreSQL database for one test session; dropped afterwards."""
+    from playwire.pypy_compat import patch_ctypes_py_object
+
+    patch_ctypes_py_object()  # psycopg cannot connect on PyPy 7.3.11 without it
     import psycopg
 
     name = f"playwire_test_{uuid.uuid4().hex[:12]}"
