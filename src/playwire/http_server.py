@@ -9,18 +9,23 @@ from gevent import pywsgi
 from geventwebsocket.handler import WebSocketHandler
 
 
-class NoDelayHandler(WebSocketHandler):
-    """Sends small writes at once instead of waiting for the peer's delayed ACK.
+class Handler(WebSocketHandler):
+    """Sends a long-polling response at once; lets WebSocket frames coalesce.
 
-    Without TCP_NODELAY every long-polling round trip of a small message waits about 40 ms
-    (Nagle's algorithm meeting delayed ACKs); game messages are all small.
+    A long-polling exchange is one small response per request: with Nagle's algorithm on,
+    each waits for the peer's delayed ACK, about 40 ms. A WebSocket carrying a burst (a chat
+    message to hundreds of sessions) is better off with Nagle: measured here, TCP_NODELAY on
+    WebSockets cut chat fan-out from about 192,000 to 128,000-160,000 deliveries/s, while the
+    latency of a lone message is not delayed (Nagle holds data back only while earlier data
+    is unacknowledged).
     """
 
-    def __init__(self, sock, address, server, rfile=None):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().__init__(sock, address, server, rfile)
+    def run_application(self):
+        if self.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().run_application()
 
 
 def serve(app: Flask, host: str, port: int) -> None:
     """Serve ``app`` (HTTP, long-polling and WebSocket) until the process is stopped."""
-    pywsgi.WSGIServer((host, port), app, handler_class=NoDelayHandler, log=None).serve_forever()
+    pywsgi.WSGIServer((host, port), app, handler_class=Handler, log=None).serve_forever()
