@@ -15,7 +15,7 @@ CLUSTER_PORT ?= 8080
 
 .PHONY: setup serve cluster test lint format bench clean
 
-setup: $(STAMP) node_modules/.package-lock.json /usr/bin/redis-server /usr/sbin/nginx
+setup: $(STAMP) node_modules/.package-lock.json
 
 $(STAMP): pyproject.toml
 ifneq ($(APT_PACKAGES),)
@@ -52,10 +52,10 @@ serve: setup
 	$(BIN)/playwire serve --host $(HOST) --port $(PORT)
 
 # A local cluster: Redis (where none answers on 6379), three nodes, nginx on CLUSTER_PORT.
-cluster: setup
+cluster: setup /usr/bin/redis-server /usr/sbin/nginx
 	$(BIN)/python deploy/cluster.py --port $(CLUSTER_PORT)
 
-test: setup /usr/bin/chromium bench/node_modules/.package-lock.json
+test: setup /usr/bin/chromium /usr/bin/redis-server /usr/sbin/nginx bench/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q
 
 # The full benchmark of SPEC §9 (about an hour; see bench/README.md). BENCH_ARGS for subsets,
