@@ -108,6 +108,16 @@ class ServerProcess:
         return account
 
 
+def is_news_of_a_stranger(event: str, data: Any, users: set[int]) -> bool:
+    """Whether ``event`` is ``user_joined``/``user_left`` about someone not in ``users``:
+    on a server that other tests share, their users come and go in the background."""
+    return (
+        event in ("user_joined", "user_left")
+        and isinstance(data, dict)
+        and data.get("id") not in users
+    )
+
+
 def register_account(url: str, username: Optional[str] = None) -> dict:
     """A new account on the server at ``url``: ``{"id", "username", "token"}``."""
     response = requests.post(
@@ -158,14 +168,10 @@ class EventClient:
         self.sio.eio._trigger_event = trigger_in_order
 
     def _on_event(self, event: str, *args: Any) -> None:
-        if self._about_a_stranger(event, args):
+        data = args[0] if len(args) == 1 else list(args)
+        if self.users is not None and is_news_of_a_stranger(event, data, self.users):
             return
-        self.events.put((event, args[0] if len(args) == 1 else list(args)))
-
-    def _about_a_stranger(self, event: str, args: tuple) -> bool:
-        if self.users is None or event not in ("user_joined", "user_left") or not args:
-            return False
-        return isinstance(args[0], dict) and args[0].get("id") not in self.users
+        self.events.put((event, data))
 
     def connect(self, auth: Any = None, headers: Optional[dict] = None) -> EventClient:
         """Connect, or raise Refused with the server's reason.

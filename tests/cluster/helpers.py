@@ -5,9 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from support import EVENT_TIMEOUT, EventClient
-
-PRESENCE_NEWS = ("user_joined", "user_left")
+from support import EVENT_TIMEOUT, EventClient, is_news_of_a_stranger
 
 
 def expect(client: EventClient, event: str, known: set[int], timeout: float = EVENT_TIMEOUT) -> Any:
@@ -15,7 +13,7 @@ def expect(client: EventClient, event: str, known: set[int], timeout: float = EV
     other than ``known`` (those of earlier tests, leaving late) are skipped."""
     while True:
         name, data = client.next(timeout)
-        if name in PRESENCE_NEWS and data.get("id") not in known:
+        if is_news_of_a_stranger(name, data, known):
             continue
         assert name == event, f"expected {event!r}, got {name!r}: {data!r}"
         return data
@@ -26,7 +24,7 @@ def quiet(client: EventClient, known: set[int]) -> list:
     return [
         (name, data)
         for name, data in client.pending()
-        if not (name in PRESENCE_NEWS and data.get("id") not in known)
+        if not is_news_of_a_stranger(name, data, known)
     ]
 
 
