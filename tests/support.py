@@ -141,9 +141,14 @@ class EventClient:
     """A python-socketio client on one namespace that queues every event it receives."""
 
     def __init__(
-        self, url: str, namespace: str, transport: str, users: Optional[set[int]] = None
+        self,
+        url: str,
+        namespace: str,
+        transport: str | list[str],
+        users: Optional[set[int]] = None,
     ) -> None:
-        """``users``: if given, ``user_joined``/``user_left`` about anyone else are ignored."""
+        """``transport``: one, or a list to start with the first and upgrade (as browsers do).
+        ``users``: if given, ``user_joined``/``user_left`` about anyone else are ignored."""
         self.url = url
         self.users = users
         self.namespace = namespace
@@ -186,7 +191,7 @@ class EventClient:
             self.sio.connect(
                 self.url,
                 namespaces=[self.namespace],
-                transports=[self.transport],
+                transports=self.transport if isinstance(self.transport, list) else [self.transport],
                 auth=auth,
                 headers=headers or {},
                 wait=False,

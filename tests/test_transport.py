@@ -1,0 +1,133 @@
+"""The WebSocket transport (``playwire.socketio.transport``): pings, closing, slow clients
+and the upgrade from long-polling, spoken by hand where a client library would hide them."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any, Optional
+
+import websocket
+
+from support import EVENT_TIMEOUT, EventClient
+
+
+class RawSession:
+    """Engine.IO and Socket.IO over a WebSocket, by hand: the test decides when to read and
+    whether to answer pings."""
+
+    def __init__(self, server, receive_buffer: Optional[int] = None) -> None:
+        options = {}
+        if receive_buffer:
+            options["sockopt"] = ((socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer),)
+        url = f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
+        self.ws = websocket.create_connection(url, timeout=EVENT_TIMEOUT, **options)
+        opening = self.ws.recv()
+        assert opening.startswith("0"), opening
+        self.handshake = json.loads(opening[1:])
+
+    def join(self, namespace: str, token: str) -> None:
+        """Connect to ``namespace``; returns once its ``presence`` arrived."""
+        self.ws.send(f"40{namespace},{json.dumps({'token': token})}")
+        assert self.ws.recv().startswith(f"40{namespace},")
+        assert self.next_event(namespace)[0] == "presence"
+
+    def next_event(self, namespace: str) -> tuple[str, Any]:
+        """The next Socket.IO event on ``namespace``, answering pings on the way."""
+        prefix = f"42{namespace},"
+        while True:
+            packet = self.ws.recv()
+            if packet == "2":
+                self.ws.send("3")
+            elif packet.startswith(prefix):
+                name, *args = json.loads(packet[len(prefix) :])
+                return name, args[0] if args else None
+
+    def close(self) -> None:
+        self.ws.close(timeout=1)
+
+
+def test_pings_keep_an_idle_websocket_open(start_server):
+    server = start_server("--ping-interval", "1", "--ping-timeout", "2")
+    account = server.register()
+    session = RawSession(server)
+    assert session.handshake["pingInterval"] == 1000
+    for _ in range(3):
+        assert session.ws.recv() == "2"
+        session.ws.send("3")
+    session.join("/forward", account["token"])
+    session.close()
+
+
+def test_a_client_that_stops_answering_pings_is_closed_and_announced(start_server):
+    server = start_server("--ping-interval", "1", "--ping-timeout", "1")
+    watcher_account, silent_account = server.register(), server.register()
+    watcher = EventClient(server.url, "/forward", "websocket")
+    watcher.connect(auth={"token": watcher_account["token"]}).expect("presence")
+    silent = RawSession(server)
+    silent.ws.send(f"40/forward,{json.dumps({'token': silent_account['token']})}")
+    assert watcher.expect("user_joined")["id"] == silent_account["id"]
+    started = time.monotonic()
+    received = []
+    try:
+        while True:  # never answering the ping; the server's CLOSE packet ends the session
+            received.append(silent.ws.recv())
+            if received[-1] in ("1", ""):
+                break
+    except websocket.WebSocketConnectionClosedException:
+        pass
+    assert "2" in received
+    assert time.monotonic() - started < 1 + 1 + EVENT_TIMEOUT / 2
+    assert watcher.expect("user_left")["id"] == silent_account["id"]
+    watcher.close()
+    silent.close()
+
+
+def test_a_client_that_does_not_read_holds_up_nobody_and_loses_nothing(start_server):
+    server = start_server("--rate-limit", "10000", "--rate-burst", "10000")
+    alice, bob = server.register(), server.register()
+    reader = RawSession(server, receive_buffer=4096)
+    reader.join("/forward", bob["token"])
+    sender = EventClient(server.url, "/forward", "websocket")
+    sender.connect(auth={"token": alice["token"]}).expect("presence")
+    # About 11 MB for a client that reads nothing meanwhile: more than the kernel's
+    # buffers hold, so the server keeps a backlog for it. The sender's acks are not held up.
+    pad = "x" * 15_000
+    count = 700
+    for n in range(count):
+        assert sender.call("forward", {"target": bob["id"], "n": n, "pad": pad}) == {"ok": True}
+    numbers = []
+    while len(numbers) < count:
+        name, data = reader.next_event("/forward")
+        if name == "forwarded":
+            assert data["pad"] == pad and data["sender"] == alice["id"]
+            numbers.append(data["n"])
+    assert numbers == list(range(count))
+    sender.close()
+    reader.close()
+
+
+def test_messages_around_the_upgrade_from_long_polling_arrive_once_in_order(start_server):
+    server = start_server("--rate-limit", "10000", "--rate-burst", "10000")
+    alice, bob = server.register(), server.register()
+    sender = EventClient(server.url, "/forward", "websocket")
+    sender.connect(auth={"token": alice["token"]}).expect("presence")
+    upgrading = EventClient(server.url, "/forward", ["polling", "websocket"])
+    upgrading.connect(auth={"token": bob["token"]}).expect("presence")
+    # Sent while the client upgrades: some leave by long-polling, the rest by WebSocket.
+    for n in range(300):
+        sender.emit("forward", {"target": bob["id"], "n": n})
+    assert [upgrading.expect("forwarded")["n"] for _ in range(300)] == list(range(300))
+    deadline = time.monotonic() + EVENT_TIMEOUT
+    while upgrading.sio.transport() != "websocket":
+        assert time.monotonic() < deadline, "no upgrade to WebSocket"
+        time.sleep(0.01)  # polling a state the client exposes no event for
+    for n in range(300, 400):
+        sender.emit("forward", {"target": bob["id"], "n": n})
+    assert [upgrading.expect("forwarded")["n"] for _ in range(100)] == list(range(300, 400))
+    assert upgrading.call("forward", {"target": alice["id"], "back": 1}) == {"ok": True}
+    assert sender.expect("user_joined")["id"] == bob["id"]
+    assert sender.expect("forwarded")["back"] == 1
+    sender.close()
+    upgrading.close()
