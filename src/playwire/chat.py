@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from playwire.clock import now_ms
 from playwire.database import Database
@@ -26,16 +26,19 @@ class ChatStore:
     def __init__(self, db: Database, history_size: int) -> None:
         self.db = db
         self.history_size = history_size
+        self._insert = insert(ChatMessage).returning(ChatMessage.id)
 
     def post(self, author: Member, text: str) -> dict:
         """Store a message from ``author``; its public form, with id and server timestamp."""
-        message = ChatMessage(
-            user_id=author.id, username=author.username, message=text, timestamp=now_ms()
-        )
-        with self.db.session() as session:
-            session.add(message)
-            session.flush()
-            return message.to_json()
+        message = {
+            "user_id": author.id,
+            "username": author.username,
+            "message": text,
+            "timestamp": now_ms(),
+        }
+        with self.db.transaction() as connection:
+            message_id = connection.execute(self._insert, message).scalar_one()
+        return {"id": message_id, **message}
 
     def history(self) -> list[dict]:
         """The last ``history_size`` messages, oldest first."""

@@ -10,8 +10,8 @@ before its CONNECT packet. So for namespaces derived from
   Flask's per-event request context (handlers receive their session explicitly);
 - calls the namespace back once a connection is accepted, to send ``presence`` and the like.
 
-Under gevent it also makes each new Engine.IO socket a
-:class:`~playwire.socketio.transport.EngineSocket`, whose WebSocket writes cost no greenlet.
+Under gevent its Engine.IO server is an :class:`~playwire.socketio.transport.EngineServer`,
+whose WebSocket writes cost no greenlet.
 
 These hooks override private methods of python-socketio 5.18.1; the version is pinned and
 the test suite covers every path.
@@ -26,7 +26,7 @@ from engineio.payload import Payload
 from flask_socketio import SocketIO
 from socketio import packet
 
-from playwire.socketio.transport import EngineSocket
+from playwire.socketio.transport import EngineServer
 
 
 class JsonPacket(packet.Packet):
@@ -42,12 +42,6 @@ class JsonPacket(packet.Packet):
 
 
 class PlaywireServer(python_socketio.Server):
-    def _handle_eio_connect(self, eio_sid, environ):
-        # Before Engine.IO schedules the first ping or serves the transport.
-        if self.eio.async_mode == "gevent":
-            self.eio.sockets[eio_sid].__class__ = EngineSocket
-        return super()._handle_eio_connect(eio_sid, environ)
-
     def _playwire_namespace(self, namespace: str | None) -> Any:
         handler = self.namespace_handlers.get(namespace or "/")
         return handler if hasattr(handler, "dispatch") else None
@@ -80,8 +74,8 @@ class PlaywireSocketIO(SocketIO):
         # Flask-SocketIO builds a plain python-socketio Server; PlaywireServer only adds
         # method overrides, so retyping the instance is safe and keeps Flask-SocketIO's wiring.
         self.server.__class__ = PlaywireServer
-        # The Engine.IO server was handed the connect handler before the retyping.
-        self.server.eio.on("connect", self.server._handle_eio_connect)
+        if self.server.eio.async_mode == "gevent":
+            self.server.eio.__class__ = EngineServer
         if max_poll_packets is not None:
             # python-engineio drops a whole POST of more than 16 packets while answering 200,
             # and browsers batch a burst of emits into one POST. Process-wide by design.

@@ -13,23 +13,27 @@ as long as its backlog lasts, so a slow client never holds up the sender of a br
 Pings are timers, not sleeping greenlets. An idle WebSocket connection thus holds one
 greenlet, its reader, instead of three.
 
-:class:`EngineSocket` overrides methods of python-engineio 4.15.1's ``Socket`` (pinned),
-keeping its protocol, the upgrade from long-polling included; the Socket.IO server retypes
-each new Engine.IO socket to it (:meth:`~playwire.socketio.server.PlaywireServer`).
-Long-polling connections use Engine.IO's queue unchanged.
+:class:`EngineServer` and :class:`EngineSocket` override methods of python-engineio
+4.15.1's ``Server`` and ``Socket`` (pinned), keeping the protocol, the upgrade from
+long-polling included; ``PlaywireSocketIO`` retypes its Engine.IO server to
+:class:`EngineServer`. Long-polling connections use Engine.IO's queue unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket as stdlib_socket
 import time
 from typing import Optional
 
+import engineio
 import gevent
 from engineio import exceptions, packet
 from engineio.socket import Socket
 from geventwebsocket.websocket import Header, WebSocket
+
+log = logging.getLogger(__name__)
 
 
 def websocket_frame(pkt: packet.Packet) -> bytes:
@@ -56,6 +60,7 @@ class Outbox:
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         self.socket = websocket.handler.socket  # gevent's socket: sendall waits cooperatively
+        self._send_without_waiting = self.socket._sock.send  # the OS socket, non-blocking
         self.frames: list[bytes] = []
         self.flush_scheduled = False
         self.backlog: Optional[gevent.Greenlet] = None
@@ -68,7 +73,7 @@ class Outbox:
         self.frames.append(frame)
         if not self.flush_scheduled and self.backlog is None:
             self.flush_scheduled = True
-            gevent.get_hub().loop.run_callback(self._flush)
+            _due_for_writing.add(self)
 
     def close(self, wait: bool) -> None:
         """Write what is pending, then the closing handshake; nothing is sent after it."""
@@ -102,7 +107,7 @@ class Outbox:
         data = b"".join(self.frames)
         self.frames.clear()
         try:
-            sent = self.socket._sock.send(data)
+            sent = self._send_without_waiting(data)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -135,6 +140,31 @@ class Outbox:
         self.frames.clear()
         with contextlib.suppress(OSError):
             self.socket._sock.shutdown(stdlib_socket.SHUT_RDWR)
+
+
+class _DueForWriting:
+    """The outboxes with frames to write, all written in one event-loop callback per turn
+    (a broadcast to 200 sessions schedules one callback, not 200)."""
+
+    def __init__(self) -> None:
+        self.outboxes: list[Outbox] = []
+
+    def add(self, outbox: Outbox) -> None:
+        if not self.outboxes:
+            gevent.get_hub().loop.run_callback(self._write_all)
+        self.outboxes.append(outbox)
+
+    def _write_all(self) -> None:
+        outboxes, self.outboxes = self.outboxes, []
+        for outbox in outboxes:
+            try:
+                outbox._flush()
+            except Exception:  # one connection's failure must not stall the others' writes
+                log.exception("writing to a WebSocket failed")
+                outbox._break()
+
+
+_due_for_writing = _DueForWriting()
 
 
 class EngineSocket(Socket):
@@ -264,3 +294,26 @@ class EngineSocket(Socket):
         if data and len(data) > self.server.max_http_buffer_size:
             raise ValueError("packet is too large")
         return data
+
+
+class EngineServer(engineio.Server):
+    """python-engineio's server, serving its sockets as :class:`EngineSocket` objects."""
+
+    def _trigger_event(self, event: str, *args, **kwargs):
+        if event == "connect":
+            # The socket exists and nothing was scheduled for it yet: not even the first ping.
+            self.sockets[args[0]].__class__ = EngineSocket
+        return super()._trigger_event(event, *args, **kwargs)
+
+    def send_packet(self, sid: str, pkt: packet.Packet) -> None:
+        """Every emit and ack ends here: a WebSocket's goes straight into its outbox.
+
+        This skips the per-packet ping-timeout check of ``Socket.send``; the server's
+        service task still closes timed-out sockets.
+        """
+        socket = self.sockets.get(sid)
+        outbox = getattr(socket, "outbox", None)
+        if outbox is None or socket.closed:
+            super().send_packet(sid, pkt)
+        else:
+            outbox.put(websocket_frame(pkt))
