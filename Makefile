@@ -58,7 +58,7 @@ cluster: setup /usr/bin/redis-server /usr/sbin/nginx
 test: setup /usr/bin/chromium /usr/bin/redis-server /usr/sbin/nginx bench/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q
 
-# The full benchmark of SPEC §9 (about an hour; see bench/README.md). BENCH_ARGS for subsets,
+# The full benchmark of SPEC §9 (45-60 min; see bench/README.md). BENCH_ARGS for subsets,
 # e.g. make bench BENCH_ARGS="--runs 1 --scenarios throughput,latency".
 bench: setup bench/node_modules/.package-lock.json
 	$(BIN)/python bench/run.py --python $(BIN)/python $(BENCH_ARGS)

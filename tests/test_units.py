@@ -178,3 +178,21 @@ def test_fast_unmask_matches_gevent_websocket(size):
     header.mask = os.urandom(4)
     payload = os.urandom(size)
     assert unmask_payload(header, payload) == Header.mask_payload(header, payload)
+
+
+# -- broadcast recipients ------------------------------------------------------------------
+
+
+def test_broadcasts_skip_a_session_whose_connect_handler_still_runs():
+    import socketio
+
+    from playwire.socketio.manager import PlaywireManager
+
+    manager = PlaywireManager()
+    socketio.Server(client_manager=manager)
+    accepted = manager.connect("eio-accepted", "/chat")
+    connecting = manager.pre_connect("eio-connecting", "/chat")
+    assert [sid for sid, _ in manager.get_participants("/chat", None)] == [accepted]
+    manager.connect(connecting, "/chat")
+    recipients = {sid for sid, _ in manager.get_participants("/chat", None)}
+    assert recipients == {accepted, connecting}

@@ -14,6 +14,7 @@ from playwire.socketio import frames
 from playwire.socketio.chat import ChatNamespace
 from playwire.socketio.cluster import start_presence_keeper
 from playwire.socketio.forward import ForwardNamespace
+from playwire.socketio.manager import PlaywireManager
 from playwire.socketio.ping import PingNamespace
 from playwire.socketio.queue import PlaywireRedisManager
 from playwire.socketio.server import JsonPacket
@@ -32,10 +33,10 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
     from playwire.extensions import socketio
 
     config = services.config
-    queue = {}
+    queue = None
     if config.message_queue:
         # A cluster node: python-socketio's Redis manager, made to report failed publishes.
-        queue["client_manager"] = PlaywireRedisManager(config.message_queue)
+        queue = PlaywireRedisManager(config.message_queue)
     socketio.init_app(
         app,
         async_mode=async_mode,
@@ -50,13 +51,13 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
         max_poll_packets=config.max_poll_packets,
         ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout,
-        **queue,
+        client_manager=queue if queue is not None else PlaywireManager(),
         # Handlers only read the cookie, at connect: no per-connection copy of the session.
         manage_session=False,
         logger=False,
         engineio_logger=False,
     )
     register_namespaces(services)
-    start_presence_keeper(socketio, services.presence, queue.get("client_manager"))
+    start_presence_keeper(socketio, services.presence, queue)
     if async_mode == "gevent":
         frames.install()

@@ -14,7 +14,7 @@ Handlers run without Flask's request context; use ``session`` and ``self.service
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import flask
@@ -53,6 +53,17 @@ class Session:
         return self.member.username
 
 
+@dataclass
+class PendingSession:
+    """A session between its connect handler and its CONNECT packet."""
+
+    session: Session
+    joined: bool = False
+    first: bool = False
+    members: list[Member] = field(default_factory=list)
+    failure: Optional[ServiceUnavailable] = None
+
+
 class PlaywireNamespace(flask_socketio.Namespace):
     """Authentication, presence, validation, limits and error replies for a namespace."""
 
@@ -61,7 +72,7 @@ class PlaywireNamespace(flask_socketio.Namespace):
         self.services = services
         self.config = services.config
         self.presence = services.presence
-        self._pending: dict[str, Session] = {}
+        self._pending: dict[str, PendingSession] = {}
         self.sessions: dict[str, Session] = {}
 
     # -- hooks for subclasses -------------------------------------------------------------
@@ -89,44 +100,62 @@ class PlaywireNamespace(flask_socketio.Namespace):
     # -- connection lifecycle (called by Flask-SocketIO and PlaywireServer) --------------
 
     def on_connect(self, auth: Any = None) -> None:
-        """Accept a connection only with a valid token (``auth`` or the session cookie)."""
+        """Accept a connection only with a valid token (``auth`` or the session cookie).
+
+        The session joins presence here, before python-socketio adds it to the namespace's
+        rooms: on a cluster node, a broadcast that arrives while Redis answers cannot reach
+        the new session ahead of its ``presence`` (a second tab would otherwise hear of its
+        own user's arrival first). The client hears of all this in :meth:`accepted`.
+        """
         member = self._authenticate(auth)
         bucket = TokenBucket(self.config.rate_limit, self.config.rate_burst)
         sid = flask.request.sid
-        self._pending[sid] = Session(sid=sid, member=member, bucket=bucket)
+        pending = PendingSession(Session(sid=sid, member=member, bucket=bucket))
+        self._pending[sid] = pending
+        try:
+            pending.first = self.presence.join(self.namespace, member, sid)
+            pending.joined = True
+            pending.members = self.presence.members(self.namespace)
+        except ServiceUnavailable as exc:
+            pending.failure = exc
 
     def accepted(self, sid: str) -> None:
-        """The client has its CONNECT packet: join the user's room and announce presence."""
-        session = self._pending.pop(sid, None)
-        if session is None:
+        """The client has its CONNECT packet: send ``presence``, announce the user if new."""
+        pending = self._pending.pop(sid, None)
+        if pending is None:
+            return
+        session = pending.session
+        if pending.failure is not None:
+            self._refuse_after_connect(session, pending.failure)
             return
         self.sessions[sid] = session
         self.socketio.server.enter_room(sid, user_room(session.user_id), namespace=self.namespace)
-        try:
-            first = self.presence.join(self.namespace, session.member, sid)
-            members = self.presence.members(self.namespace)
-        except ServiceUnavailable as exc:
-            self._refuse_after_connect(session, exc)
-            return
-        self.emit_to(sid, "presence", {"users": [member.to_json() for member in members]})
-        if first:
+        users = [member.to_json() for member in pending.members]
+        self.emit_to(sid, "presence", {"users": users})
+        if pending.first:
             self._announce("user_joined", session.member, skip_sid=sid)
         self._report_failure(sid, "connect", self._run_safely("connect", self.on_join, session))
 
     def on_disconnect(self, reason: Any = None) -> None:
         """Forget the session; announce the user's departure when it was their last one."""
         sid = flask.request.sid
-        self._pending.pop(sid, None)
+        pending = self._pending.pop(sid, None)
         session = self.sessions.pop(sid, None)
         if session is None:
+            if pending is not None and pending.joined:
+                # Gone before it was accepted, so never announced: leave quietly.
+                self._leave_presence(pending.session)
             return
-        try:
-            last = self.presence.leave(self.namespace, session.member, sid)
-        except ServiceUnavailable:
-            log.warning("presence unavailable; %s left %s unannounced", sid, self.namespace)
-            return
-        if last:
+        if self._leave_presence(session):
             self._announce("user_left", session.member)
+
+    def _leave_presence(self, session: Session) -> bool:
+        """Whether that was the user's last session here; False if presence is unavailable."""
+        try:
+            return self.presence.leave(self.namespace, session.member, session.sid)
+        except ServiceUnavailable:
+            log.warning("presence unavailable; %s left %s unannounced", session.sid, self.namespace)
+            return False
 
     def _announce(self, event: str, member: Member, skip_sid: Optional[str] = None) -> None:
         """Broadcast a presence change; lost, not fatal, if the message queue is down."""

@@ -26,13 +26,14 @@ from redis.retry import Retry
 
 from playwire.errors import ServiceUnavailable
 from playwire.presence.redis import connect
+from playwire.socketio.manager import AcceptedParticipants
 
 log = logging.getLogger(__name__)
 
 LISTEN_RETRY_MAX = 2.0
 
 
-class PlaywireRedisManager(python_socketio.RedisManager):
+class PlaywireRedisManager(AcceptedParticipants, python_socketio.RedisManager):
     def __init__(self, url: str, channel: str = "flask-socketio") -> None:
         super().__init__(url, channel=channel)
         self._publisher = connect(url, socket_timeout=5)
