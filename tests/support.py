@@ -157,6 +157,9 @@ class EventClient:
         # An HTTP session of our own, so that close() can release its sockets even when the
         # connection was refused (the client drops its own without closing it).
         self.http = requests.Session()
+        # The client's threads would read proxy settings by iterating os.environ while
+        # pytest rewrites PYTEST_CURRENT_TEST in it; on PyPy that raised KeyError in them.
+        self.http.trust_env = False
         self.sio = socketio.Client(reconnection=False, http_session=self.http)
         self.sio.on("*", self._on_event, namespace=namespace)
         self._handle_messages_in_order()
