@@ -83,9 +83,7 @@ class Outbox:
             return
         self.closing = True
         if self.backlog is None:
-            self._write_now()
-            if self.frames:
-                self.backlog = gevent.spawn(self._write_backlog)
+            self._write_what_fits()
         if self.backlog is None:
             self._close_websocket()
         elif wait:
@@ -96,6 +94,10 @@ class Outbox:
         self.flush_scheduled = False
         if self.backlog is not None or self.closing:
             return
+        self._write_what_fits()
+
+    def _write_what_fits(self) -> None:
+        """Send what the kernel takes now; a backlog greenlet waits to send the rest."""
         self._write_now()
         if self.frames:
             self.backlog = gevent.spawn(self._write_backlog)
