@@ -84,8 +84,15 @@ def connect(transport) -> Iterator[Callable[..., EventClient]]:
     clients: list[EventClient] = []
 
     def open_client(
-        server: ServerProcess, namespace: str, token=None, *, auth=None, headers=None
+        server: ServerProcess,
+        namespace: str,
+        token=None,
+        *,
+        auth=None,
+        headers=None,
+        transport: str | list[str] = transport,
     ) -> EventClient:
+        """``transport`` overrides the test's, e.g. ``["polling", "websocket"]`` to upgrade."""
         # Only the server shared by many tests carries other tests' presence events.
         users = server.accounts if getattr(server, "shared", False) else None
         client = EventClient(server.url, namespace, transport, users=users)

@@ -8,9 +8,16 @@ import socket
 import time
 from typing import Any, Optional
 
+import pytest
 import websocket
 
-from support import EVENT_TIMEOUT, EventClient
+from support import EVENT_TIMEOUT
+
+
+@pytest.fixture
+def transport() -> str:
+    """The python-socketio clients of these tests use WebSocket (one test upgrades to it)."""
+    return "websocket"
 
 
 class RawSession:
@@ -60,11 +67,11 @@ def test_pings_keep_an_idle_websocket_open(start_server):
     session.close()
 
 
-def test_a_client_that_stops_answering_pings_is_closed_and_announced(start_server):
+def test_a_client_that_stops_answering_pings_is_closed_and_announced(start_server, connect):
     server = start_server("--ping-interval", "1", "--ping-timeout", "1")
     watcher_account, silent_account = server.register(), server.register()
-    watcher = EventClient(server.url, "/forward", "websocket")
-    watcher.connect(auth={"token": watcher_account["token"]}).expect("presence")
+    watcher = connect(server, "/forward", watcher_account["token"])
+    watcher.expect("presence")
     silent = RawSession(server)
     silent.ws.send(f"40/forward,{json.dumps({'token': silent_account['token']})}")
     assert watcher.expect("user_joined")["id"] == silent_account["id"]
@@ -80,17 +87,16 @@ def test_a_client_that_stops_answering_pings_is_closed_and_announced(start_serve
     assert "2" in received
     assert time.monotonic() - started < 1 + 1 + EVENT_TIMEOUT / 2
     assert watcher.expect("user_left")["id"] == silent_account["id"]
-    watcher.close()
     silent.close()
 
 
-def test_a_client_that_does_not_read_holds_up_nobody_and_loses_nothing(start_server):
+def test_a_client_that_does_not_read_holds_up_nobody_and_loses_nothing(start_server, connect):
     server = start_server("--rate-limit", "10000", "--rate-burst", "10000")
     alice, bob = server.register(), server.register()
     reader = RawSession(server, receive_buffer=4096)
     reader.join("/forward", bob["token"])
-    sender = EventClient(server.url, "/forward", "websocket")
-    sender.connect(auth={"token": alice["token"]}).expect("presence")
+    sender = connect(server, "/forward", alice["token"])
+    sender.expect("presence")
     # About 11 MB for a client that reads nothing meanwhile: more than the kernel's
     # buffers hold, so the server keeps a backlog for it. The sender's acks are not held up.
     pad = "x" * 15_000
@@ -104,17 +110,16 @@ def test_a_client_that_does_not_read_holds_up_nobody_and_loses_nothing(start_ser
             assert data["pad"] == pad and data["sender"] == alice["id"]
             numbers.append(data["n"])
     assert numbers == list(range(count))
-    sender.close()
     reader.close()
 
 
-def test_messages_around_the_upgrade_from_long_polling_arrive_once_in_order(start_server):
+def test_messages_around_the_upgrade_from_long_polling_arrive_once_in_order(start_server, connect):
     server = start_server("--rate-limit", "10000", "--rate-burst", "10000")
     alice, bob = server.register(), server.register()
-    sender = EventClient(server.url, "/forward", "websocket")
-    sender.connect(auth={"token": alice["token"]}).expect("presence")
-    upgrading = EventClient(server.url, "/forward", ["polling", "websocket"])
-    upgrading.connect(auth={"token": bob["token"]}).expect("presence")
+    sender = connect(server, "/forward", alice["token"])
+    sender.expect("presence")
+    upgrading = connect(server, "/forward", bob["token"], transport=["polling", "websocket"])
+    upgrading.expect("presence")
     # Sent while the client upgrades: some leave by long-polling, the rest by WebSocket.
     for n in range(300):
         sender.emit("forward", {"target": bob["id"], "n": n})
@@ -129,5 +134,3 @@ def test_messages_around_the_upgrade_from_long_polling_arrive_once_in_order(star
     assert upgrading.call("forward", {"target": alice["id"], "back": 1}) == {"ok": True}
     assert sender.expect("user_joined")["id"] == bob["id"]
     assert sender.expect("forwarded")["back"] == 1
-    sender.close()
-    upgrading.close()
