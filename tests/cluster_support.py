@@ -69,7 +69,7 @@ class RedisServer:
 @contextmanager
 def scratch_postgres_database() -> Iterator[str]:
     """A new, empty PostgreSQL database for one test session; dropped afterwards."""
-    from playwire.pypy_compat import patch_ctypes_py_object
+    from playwire.upstream.pypy import patch_ctypes_py_object
 
     patch_ctypes_py_object()  # psycopg cannot connect on PyPy 7.3.11 without it
     import psycopg

@@ -17,7 +17,8 @@ import redis
 
 from cluster_support import RedisServer
 from playwire.errors import ServiceUnavailable
-from playwire.presence import Arrival, Departure, Member, PresenceStore
+from playwire.identity import Member
+from playwire.presence import Arrival, Departure, PresenceStore
 from playwire.presence.memory import MemoryPresence
 from playwire.presence.redis import RedisPresence
 

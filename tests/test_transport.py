@@ -1,5 +1,6 @@
-"""The WebSocket transport (``playwire.socketio.transport``): pings, closing, slow clients
-and the upgrade from long-polling, spoken by hand where a client library would hide them."""
+"""The WebSocket transport (``playwire.websocket`` and ``playwire.upstream.engineio``): pings,
+closing, slow clients and the upgrade from long-polling, spoken by hand where a client
+library would hide them."""
 
 from __future__ import annotations
 

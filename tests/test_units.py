@@ -9,7 +9,7 @@ from playwire import jsonlib
 from playwire.config import Config, ConfigError, load_config, with_secret_key
 from playwire.errors import EventError
 from playwire.forwarding import recipient_rooms, stamped, target_of, user_room
-from playwire.presence import Member
+from playwire.identity import Member
 from playwire.ratelimit import TokenBucket
 from playwire.tokens import TokenError, TokenSigner
 from playwire.validation import event_payload
@@ -172,7 +172,7 @@ def test_fast_unmask_matches_gevent_websocket(size):
 
     from geventwebsocket.websocket import Header
 
-    from playwire.socketio.frames import unmask_payload
+    from playwire.websocket import unmask_payload
 
     header = Header(length=size)
     header.mask = os.urandom(4)
@@ -186,7 +186,7 @@ def test_fast_unmask_matches_gevent_websocket(size):
 def test_broadcasts_skip_a_session_whose_connect_handler_still_runs():
     import socketio
 
-    from playwire.socketio.manager import PlaywireManager
+    from playwire.upstream.socketio import PlaywireManager
 
     manager = PlaywireManager()
     socketio.Server(client_manager=manager)

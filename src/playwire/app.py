@@ -27,20 +27,11 @@ def create_app(config: Optional[Config] = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=config.token_ttl),
     )
-    db.init_app(app, config.database_url)
+    db.init_app(config.database_url)
     services = build_services(config, db)
     app.extensions["playwire"] = services
     origins = OriginPolicy(config.cors_origins)
     api.init_app(app, origins)
     web.init_app(app)
-    socketio.init_app(app, services, origins, async_mode=_async_mode())
+    socketio.init_app(app, services, origins)
     return app
-
-
-def _async_mode() -> str:
-    """gevent when ``playwire serve`` patched it in; threading for in-process use (tests)."""
-    try:
-        from gevent import monkey
-    except ImportError:
-        return "threading"
-    return "gevent" if monkey.is_module_patched("socket") else "threading"

@@ -7,8 +7,8 @@ from sqlalchemy import insert, select
 from playwire.clock import now_ms
 from playwire.database import Database
 from playwire.errors import INVALID_MESSAGE, EventError
+from playwire.identity import Member
 from playwire.models import ChatMessage
-from playwire.presence import Member
 
 
 def message_text(payload: dict, max_length: int) -> str:

@@ -26,12 +26,11 @@ class Database:
         self.engine: Optional[Engine] = None
         self._sessions: Optional[sessionmaker] = None
 
-    def init_app(self, app, url: str) -> None:
+    def init_app(self, url: str) -> None:
         """Connect to ``url`` and create the tables that are missing."""
         self.engine = _create_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         Base.metadata.create_all(self.engine)
-        app.extensions["playwire.db"] = self
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -80,7 +79,7 @@ def _create_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("postgresql+psycopg"):
-        from playwire.pypy_compat import patch_ctypes_py_object
+        from playwire.upstream.pypy import patch_ctypes_py_object
 
         patch_ctypes_py_object()
     return create_engine(url, pool_pre_ping=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from playwire.database import Database
-from playwire.socketio.server import PlaywireSocketIO
+from playwire.upstream.flask_socketio import PlaywireSocketIO
 
 db = Database()
 socketio = PlaywireSocketIO()

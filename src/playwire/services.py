@@ -16,7 +16,6 @@ from playwire.users import UserService
 @dataclass
 class Services:
     config: Config
-    db: Database
     users: UserService
     tokens: TokenSigner
     chat: ChatStore
@@ -27,7 +26,6 @@ def build_services(config: Config, db: Database) -> Services:
     """Services over an initialised database; presence in memory for a single node."""
     return Services(
         config=config,
-        db=db,
         users=UserService(db),
         tokens=TokenSigner(config.secret_key, config.token_ttl),
         chat=ChatStore(db, config.history_size),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
 from playwire.errors import INVALID_TOKEN, TOKEN_EXPIRED
-from playwire.presence import Member
+from playwire.identity import Member
 
 SALT = "playwire.token"
 

@@ -19,8 +19,8 @@ from playwire.errors import (
     USERNAME_TAKEN,
     PlaywireError,
 )
+from playwire.identity import Member
 from playwire.models import User
-from playwire.presence import Member
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{3,32}")
 PASSWORD_MIN_LENGTH = 8

@@ -9,8 +9,8 @@ from werkzeug.exceptions import HTTPException
 
 from playwire import errors
 from playwire.errors import PlaywireError
+from playwire.identity import Member
 from playwire.origins import OriginPolicy
-from playwire.presence import Member
 from playwire.services import Services
 from playwire.tokens import TokenError
 

@@ -12,16 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Optional
 
-
-@dataclass(frozen=True)
-class Member:
-    """A user as presence events show them: ``{"id", "username"}``."""
-
-    id: int
-    username: str
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "username": self.username}
+from playwire.identity import Member
 
 
 @dataclass(frozen=True)

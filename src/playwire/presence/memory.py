@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
-from playwire.presence import Member, PresenceStore
+from playwire.identity import Member
+from playwire.presence import PresenceStore
 
 
 class MemoryPresence(PresenceStore):

@@ -17,18 +17,15 @@ live node's refresh may be ``0.53 * ttl`` late before its sessions are swept.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import redis
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from playwire.errors import ServiceUnavailable
-from playwire.presence import Arrival, Departure, Member, PresenceStore
+from playwire.identity import Member
+from playwire.presence import Arrival, Departure, PresenceStore
+from playwire.redis_client import connect
 
 KEY_PREFIX = "playwire:presence"
 NAMESPACES_KEY = f"{KEY_PREFIX}:namespaces"
@@ -98,20 +95,10 @@ def namespace_keys(namespace: str) -> list[str]:
     ]
 
 
-def connect(url: str, **options: Any) -> redis.Redis:
-    """A client that fails fast when Redis is away and reconnects by itself once it is back.
-
-    One immediate retry replaces a pooled connection that Redis closed while restarting.
-    """
-    defaults = {"socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 1)}
-    return redis.Redis.from_url(url, **{"decode_responses": True, **defaults, **options})
-
-
 class RedisPresence(PresenceStore):
     """Presence shared by every node that uses the same Redis database."""
 
     def __init__(self, url: str, ttl: float) -> None:
-        self.node_id = uuid.uuid4().hex
         self.interval = ttl / 6
         self._lifetime_ms = int(ttl * 700)
         self._redis = connect(url, socket_timeout=5)

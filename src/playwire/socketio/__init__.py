@@ -10,14 +10,18 @@ from flask import Flask
 from playwire import jsonlib
 from playwire.origins import OriginPolicy
 from playwire.services import Services
-from playwire.socketio import frames
 from playwire.socketio.chat import ChatNamespace
-from playwire.socketio.cluster import start_presence_keeper
 from playwire.socketio.forward import ForwardNamespace
-from playwire.socketio.manager import PlaywireManager
 from playwire.socketio.ping import PingNamespace
-from playwire.socketio.queue import PlaywireRedisManager
-from playwire.socketio.server import JsonPacket
+from playwire.socketio.presence_keeper import start_presence_keeper
+from playwire.upstream.engineio import allow_poll_packets
+from playwire.upstream.geventwebsocket import install_unmasking
+from playwire.upstream.socketio import (
+    JsonPacket,
+    PlaywireManager,
+    PlaywireRedisManager,
+    PlaywireServer,
+)
 
 
 def register_namespaces(services: Services) -> None:
@@ -28,8 +32,8 @@ def register_namespaces(services: Services) -> None:
     socketio.on_namespace(PingNamespace("/ping", services))
 
 
-def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: str) -> None:
-    """Bind the Socket.IO server to ``app`` with the configured limits."""
+def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
+    """Serve Socket.IO on ``app`` with the configured limits, under gevent."""
     from playwire.extensions import socketio
 
     config = services.config
@@ -37,27 +41,26 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy, async_mode: 
     if config.message_queue:
         # A cluster node: python-socketio's Redis manager, made to report failed publishes.
         queue = PlaywireRedisManager(config.message_queue)
-    socketio.init_app(
-        app,
-        async_mode=async_mode,
+    server = PlaywireServer(
+        async_mode="gevent",
+        client_manager=queue if queue is not None else PlaywireManager(),
         json=jsonlib,
         serializer=JsonPacket,
         # One session's events run one after another, in the order they arrived: this is
-        # what keeps SPEC §6's per-session order (and spares a greenlet per event).
+        # what keeps the per-session order of docs/protocol.md, "Delivery guarantee" (and
+        # spares a greenlet per event).
         async_handlers=False,
         cors_allowed_origins=origins.allows,
         cors_credentials=True,
         max_http_buffer_size=config.max_http_buffer_size,
-        max_poll_packets=config.max_poll_packets,
         ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout,
-        client_manager=queue if queue is not None else PlaywireManager(),
-        # Handlers only read the cookie, at connect: no per-connection copy of the session.
-        manage_session=False,
         logger=False,
         engineio_logger=False,
     )
+    # Handlers only read the cookie, at connect: no per-connection copy of the session.
+    socketio.bind(app, server, manage_session=False)
     register_namespaces(services)
-    start_presence_keeper(socketio, services.presence, queue)
-    if async_mode == "gevent":
-        frames.install()
+    start_presence_keeper(server, services.presence, queue)
+    allow_poll_packets(config.max_poll_packets)
+    install_unmasking()

@@ -24,7 +24,7 @@ from flask_socketio import ConnectionRefusedError
 from playwire import errors
 from playwire.errors import EventError, ServiceUnavailable
 from playwire.forwarding import user_room
-from playwire.presence import Member
+from playwire.identity import Member
 from playwire.ratelimit import TokenBucket
 from playwire.services import Services
 from playwire.tokens import TokenError
@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 
 # Names a client may not trigger as events, though the namespace has methods for them.
 RESERVED_EVENTS = frozenset({"connect", "disconnect"})
+
+
+def announce(
+    server: Any, namespace: str, event: str, member: Member, skip_sid: Optional[str] = None
+) -> None:
+    """Broadcast a presence change (``user_joined``, ``user_left``) to every session of
+    ``namespace`` on every node; lost, not fatal, if the message queue is down."""
+    try:
+        server.emit(event, member.to_json(), skip_sid=skip_sid, namespace=namespace)
+    except ServiceUnavailable:
+        log.warning("message queue unavailable; %s of user %s not sent", event, member.id)
 
 
 @dataclass
@@ -158,11 +169,7 @@ class PlaywireNamespace(flask_socketio.Namespace):
             return False
 
     def _announce(self, event: str, member: Member, skip_sid: Optional[str] = None) -> None:
-        """Broadcast a presence change; lost, not fatal, if the message queue is down."""
-        try:
-            self.broadcast(event, member.to_json(), skip_sid=skip_sid)
-        except ServiceUnavailable:
-            log.warning("message queue unavailable; %s of user %s not sent", event, member.id)
+        announce(self.socketio.server, self.namespace, event, member, skip_sid=skip_sid)
 
     def _authenticate(self, auth: Any) -> Member:
         token = auth.get("token") if isinstance(auth, dict) else auth

@@ -1,0 +1,196 @@
+"""Overrides of python-engineio 4.15.1 (pinned): WebSocket sockets written by the event loop.
+
+:class:`EngineServer` (the Engine.IO server of :class:`~playwire.upstream.socketio.PlaywireServer`)
+serves its sockets as :class:`EngineSocket` objects, whose WebSocket transport writes through
+a :class:`~playwire.websocket.Outbox` instead of a writer greenlet and whose pings are
+timers instead of sleeping greenlets: an idle WebSocket connection holds one greenlet, its
+reader, instead of three. The protocol is Engine.IO's, the upgrade from long-polling
+included; long-polling connections use Engine.IO's queue unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import engineio
+import gevent
+from engineio import exceptions, packet
+from engineio.payload import Payload
+from engineio.socket import Socket
+from geventwebsocket.websocket import WebSocket
+
+from playwire.websocket import Outbox, websocket_frame
+
+#: The upstream code these overrides copy or depend on, and its fingerprint (see
+#: :func:`playwire.upstream.changed`).
+UPSTREAM = {
+    "engineio.server:Server._handle_connect": "80eeebd591ab7d50",
+    "engineio.server:Server._trigger_event": "ff535f989ff283e9",
+    "engineio.server:Server.send_packet": "877479033668fc7e",
+    "engineio.socket:Socket.check_ping_timeout": "dc3c2335410ce2d4",
+    "engineio.socket:Socket.send": "add5df2eafdaeba6",
+    "engineio.socket:Socket.close": "45bbdca61c81338d",
+    "engineio.socket:Socket.schedule_ping": "ad28edec571600f6",
+    "engineio.socket:Socket._send_ping": "8239008968c03f48",
+    "engineio.socket:Socket._websocket_handler": "613e11f7821225c9",
+    "engineio.payload:Payload.max_decode_packets": "62c59f92cd72c21c",
+    "engineio.payload:Payload.decode": "e72f56f7a61b9a99",
+}
+
+
+def allow_poll_packets(count: int) -> None:
+    """Let one long-polling POST carry up to ``count`` packets.
+
+    Replaces Payload.max_decode_packets (16) of python-engineio 4.15.1, which drops a whole
+    POST of more packets while answering 200; browsers batch a burst of emits into one POST.
+    Process-wide by design.
+    """
+    Payload.max_decode_packets = count
+
+
+class EngineSocket(Socket):
+    """An Engine.IO socket whose WebSocket transport writes through an :class:`Outbox`."""
+
+    outbox: Optional[Outbox] = None
+    ping_timer = None
+
+    # Replaces Socket.send of python-engineio 4.15.1 on a WebSocket: the frame goes into the
+    # outbox (built once per packet) instead of the writer greenlet's queue; unlogged.
+    def send(self, pkt: packet.Packet) -> None:
+        outbox = self.outbox
+        if outbox is None:
+            super().send(pkt)
+        elif self.check_ping_timeout():
+            outbox.put(websocket_frame(pkt))
+
+    # Replaces Socket.close of python-engineio 4.15.1 on a WebSocket: its body, minus the
+    # queue whose writer it would wake; the outbox writes what is pending, then closes.
+    def close(self, wait: bool = True, abort: bool = False, reason: Optional[str] = None) -> None:
+        outbox = self.outbox
+        if outbox is None:
+            super().close(wait=wait, abort=abort, reason=reason)
+            return
+        if self.closed or self.closing:
+            return
+        self.closing = True
+        self.server._trigger_event(
+            "disconnect", self.sid, reason or self.server.reason.SERVER_DISCONNECT, run_async=False
+        )
+        if not abort:
+            self.send(packet.Packet(packet.CLOSE))
+        self.closed = True
+        self._stop_pings()
+        outbox.close(wait)
+
+    # Replaces Socket.schedule_ping and _send_ping of python-engineio 4.15.1: a timer of the
+    # event loop instead of a greenlet sleeping a ping interval per connection.
+    def schedule_ping(self) -> None:
+        if self.last_ping:
+            self.last_ping = None
+            self.ping_timer = gevent.get_hub().loop.timer(self.server.ping_interval)
+            self.ping_timer.start(self._ping_due)
+
+    def _ping_due(self) -> None:
+        self._stop_pings()
+        # In a greenlet: a ping may find the socket timed out, and closing runs handlers.
+        self.server.start_background_task(self._send_ping_now)
+
+    def _send_ping_now(self) -> None:
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.send(packet.Packet(packet.PING))
+
+    def _stop_pings(self) -> None:
+        if self.ping_timer is not None:
+            self.ping_timer.close()
+            self.ping_timer = None
+
+    # Replaces Socket._websocket_handler of python-engineio 4.15.1 (its upgrade handshake and
+    # read loop copied below): no writer greenlet, the connection's outbox writes instead.
+    def _websocket_handler(self, ws) -> list:
+        """Engine.IO's WebSocket session (upgrade included), written through an outbox."""
+        websocket = getattr(ws, "_sock", None)
+        if not isinstance(websocket, WebSocket):
+            return super()._websocket_handler(ws)
+        if self.connected:
+            if not self._upgrade(ws):
+                return []
+        else:
+            self.connected = True
+            self.upgraded = True
+        self._attach_outbox(Outbox(websocket))
+        self._read_packets(ws)
+        self.outbox.close(wait=True)
+        self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        return []
+
+    def _attach_outbox(self, outbox: Outbox) -> None:
+        """Move what Engine.IO queued (OPEN, say) into the outbox, then send through it.
+
+        Nothing here yields to another greenlet, so no packet can overtake the queued ones.
+        """
+        while True:
+            try:
+                pkt = self.queue.get(block=False)
+            except self.server.get_queue_empty_exception():
+                break
+            self.queue.task_done()
+            if pkt is not None:
+                outbox.put(websocket_frame(pkt))
+        self.outbox = outbox
+
+    def _upgrade(self, ws) -> bool:
+        """Engine.IO's upgrade handshake from long-polling (its probe, then UPGRADE)."""
+        self.upgrading = True  # hold packet sends during the upgrade
+        probe = packet.Packet(encoded_packet=self._receive(ws))
+        if probe.packet_type != packet.PING or probe.data != "probe":
+            self.upgrading = False
+            return False
+        ws.send(packet.Packet(packet.PONG, data="probe").encode())
+        self.queue.put(packet.Packet(packet.NOOP))  # ends the pending long-poll
+        upgrade = packet.Packet(encoded_packet=self._receive(ws))
+        self.upgrading = False
+        if upgrade.packet_type != packet.UPGRADE:
+            self.upgraded = False
+            return False
+        self.upgraded = True
+        return True
+
+    def _read_packets(self, ws) -> None:
+        """Receive until the client goes, as Engine.IO does."""
+        while True:
+            try:
+                data = self._receive(ws)
+            except Exception as exc:
+                if not self.closed:
+                    self.server.logger.info("%s: Unexpected error %r, closing", self.sid, exc)
+                return
+            if data is None:
+                return
+            try:
+                self.receive(packet.Packet(encoded_packet=data))
+            except exceptions.UnknownPacketError:
+                pass
+            except exceptions.SocketIsClosedError:
+                return
+            except Exception:
+                self.server.logger.exception("Unknown receive error")
+                return
+
+    def _receive(self, ws) -> Optional[str | bytes]:
+        data = ws.wait()
+        if data and len(data) > self.server.max_http_buffer_size:
+            raise ValueError("packet is too large")
+        return data
+
+
+class EngineServer(engineio.Server):
+    """python-engineio's server, serving its sockets as :class:`EngineSocket` objects."""
+
+    # Extends Server._trigger_event of python-engineio 4.15.1: _handle_connect builds a plain
+    # Socket (no seam for its class) and fires "connect" before scheduling anything on it.
+    def _trigger_event(self, event: str, *args, **kwargs):
+        if event == "connect":
+            self.sockets[args[0]].__class__ = EngineSocket
+        return super()._trigger_event(event, *args, **kwargs)

@@ -1,0 +1,236 @@
+"""Overrides of python-socketio 5.18.1 (pinned): the server, the managers, the packet class.
+
+- :class:`PlaywireServer`: python-socketio hides from an event handler whether its client
+  asked for an acknowledgement, yet a failure is answered as an ack when one was asked for
+  and as an ``error`` event otherwise (docs/protocol.md, "Rules for every event"). And
+  events emitted from a connect handler would reach the client before its CONNECT packet.
+  So for namespaces with a ``dispatch`` method (:class:`~playwire.socketio.base.PlaywireNamespace`)
+  this server dispatches events itself, telling the namespace whether an ack is expected
+  (and skipping Flask's per-event request context), and calls the namespace back once a
+  connection is accepted, to send ``presence`` and the like.
+- :class:`AcceptedParticipants`: who a broadcast reaches (sessions whose connection was
+  accepted).
+- :class:`PlaywireRedisManager`: the message queue of a cluster, made to tell failures.
+- :class:`JsonPacket`: no scan for binary attachments.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import socketio as python_socketio
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+from socketio import packet
+
+from playwire.errors import ServiceUnavailable
+from playwire.redis_client import connect
+from playwire.upstream.engineio import EngineServer
+
+log = logging.getLogger(__name__)
+
+#: The upstream code these overrides copy or depend on, and its fingerprint (see
+#: :func:`playwire.upstream.changed`).
+UPSTREAM = {
+    "socketio.base_server:BaseServer.__init__": "9fc899ce449365bf",
+    "socketio.server:Server._engineio_server_class": "6472f8f4d03fa2b7",
+    "socketio.server:Server._handle_event_internal": "915368374cbd50cb",
+    "socketio.server:Server._handle_connect": "cf14174af23010de",
+    "socketio.server:Server._send_packet": "3b96d77d90f42cc9",
+    "socketio.packet:Packet.__init__": "156b2e4ab52d5991",
+    "socketio.base_manager:BaseManager.get_participants": "776a87f004d59458",
+    "socketio.base_manager:BaseManager.pre_connect": "82f01f4d18bec153",
+    "socketio.base_manager:BaseManager.connect": "4413deaec40bf671",
+    "socketio.pubsub_manager:PubSubManager.emit": "6ad9ca74f66eb8c8",
+    "socketio.pubsub_manager:PubSubManager._handle_emit": "7bd5e9446c351bfe",
+    "socketio.redis_manager:RedisManager.__init__": "17a1030c0aa4ea56",
+    "socketio.redis_manager:RedisManager._publish": "9cd5fe11bd7bb670",
+    "socketio.redis_manager:RedisManager._redis_listen_with_retries": "0ac88439246ae822",
+    "socketio.redis_manager:RedisManager._listen": "4ad0b88b40258856",
+}
+
+LISTEN_RETRY_MAX = 2.0
+
+
+class JsonPacket(packet.Packet):
+    """A Socket.IO packet that never carries binary attachments.
+
+    Event data is JSON by contract (binary data from a client is refused as
+    ``invalid_payload``), so the scan python-socketio makes of every outgoing payload, looking
+    for bytes to send as attachments, is wasted work on the relay's hot path. Incoming binary
+    packets are still decoded, so that they can be refused properly.
+    """
+
+    # Replaces Packet.uses_binary_events (True), read by Packet.__init__ of python-socketio
+    # 5.18.1: the scan of every payload for bytes is wasted on JSON-only events.
+    uses_binary_events = False
+
+
+class PlaywireServer(python_socketio.Server):
+    """python-socketio's server, with the dispatch and connect hooks of Playwire's namespaces.
+
+    It runs under gevent only: its Engine.IO server writes WebSockets from the event loop.
+    """
+
+    # Replaces Server._engineio_server_class of python-socketio 5.18.1 (the seam meant for
+    # it): Engine.IO's WebSocket writes go through an outbox (playwire.upstream.engineio).
+    def _engineio_server_class(self):
+        return EngineServer
+
+    def _playwire_namespace(self, namespace: str | None) -> Any:
+        handler = self.namespace_handlers.get(namespace or "/")
+        return handler if hasattr(handler, "dispatch") else None
+
+    # Replaces Server._handle_event_internal of python-socketio 5.18.1 for Playwire's
+    # namespaces: they are told whether an ack is expected, and skip Flask's request context.
+    def _handle_event_internal(self, server, sid, eio_sid, data, namespace, id):
+        handler = self._playwire_namespace(namespace)
+        if handler is None:
+            return super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+        reply = handler.dispatch(sid, data[0], data[1:], wants_ack=id is not None)
+        if id is not None:
+            ack = self.packet_class(packet.ACK, namespace=namespace, id=id, data=[reply])
+            server._send_packet(eio_sid, ack)
+        return None
+
+    # Extends Server._handle_connect of python-socketio 5.18.1: once the CONNECT packet is
+    # sent, the namespace is called back, so what it sends arrives after the CONNECT.
+    def _handle_connect(self, eio_sid, namespace, data):
+        super()._handle_connect(eio_sid, namespace, data)
+        handler = self._playwire_namespace(namespace)
+        if handler is not None:
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
+            if sid is not None and self.manager.is_connected(sid, namespace or "/"):
+                handler.accepted(sid)
+
+
+class AcceptedParticipants:
+    """A mixin for python-socketio managers: broadcasts skip sessions still being connected.
+
+    python-socketio counts a session as a member of its namespace's rooms from the moment its
+    connect handler starts. Playwire's connect handler waits on presence (Redis, on a cluster
+    node), and a broadcast arriving meanwhile would reach the client ahead of its CONNECT and
+    its ``presence``: a user's second tab would hear of the user's own arrival first. What
+    such a session needs to know it gets in ``presence`` and ``history`` once accepted.
+    """
+
+    # Extends BaseManager.get_participants of python-socketio 5.18.1, reading the
+    # pending_connect its pre_connect/connect keep: emits skip sessions still connecting.
+    def get_participants(self, namespace: str, room: Any) -> Iterator[tuple[str, str]]:
+        participants = super().get_participants(namespace, room)
+        connecting = self.pending_connect.get(namespace)
+        if not connecting:  # the usual case: no filter on a broadcast's hot loop
+            return participants
+        return ((sid, eio_sid) for sid, eio_sid in participants if sid not in connecting)
+
+
+class PlaywireManager(AcceptedParticipants, python_socketio.Manager):
+    """The manager of a single node."""
+
+
+class PlaywireRedisManager(AcceptedParticipants, python_socketio.RedisManager):
+    """The message queue of a cluster: python-socketio's Redis manager, made to tell failures.
+
+    python-socketio's manager delivers an emit to this node's clients, then publishes it for
+    the other nodes, and when Redis is away it logs and carries on, so a handler cannot know
+    that its emit reached no other node. This manager publishes first and raises
+    :class:`~playwire.errors.ServiceUnavailable` when it cannot, before delivering anything:
+    the event is answered ``unavailable`` and reached no one. It publishes and listens on
+    separate connections, so a failed publish does not tear down the subscription, and the
+    listener retries every few seconds at most, not up to a minute.
+
+    Delivery stays at most once: what other nodes publish while this node's subscription is
+    down is lost for this node's clients.
+    """
+
+    # Extends RedisManager.__init__ of python-socketio 5.18.1: a publishing connection of
+    # its own (upstream publishes and listens on one), and whether this node is subscribed.
+    def __init__(self, url: str, channel: str = "flask-socketio") -> None:
+        super().__init__(url, channel=channel)
+        self._publisher = connect(url, socket_timeout=5)
+        #: Whether this node is subscribed, i.e. receives what other nodes publish.
+        self.subscribed = False
+
+    # Replaces PubSubManager.emit of python-socketio 5.18.1 (its message rebuilt, binary and
+    # callbacks left out): publish first, and deliver here only what was published.
+    def emit(
+        self,
+        event,
+        data,
+        namespace=None,
+        room=None,
+        skip_sid=None,
+        callback=None,
+        to=None,
+        **kwargs,
+    ):
+        """Publish, then deliver here; raise ServiceUnavailable if it cannot be published."""
+        room = to or room
+        if kwargs.get("ignore_queue") or callback is not None:
+            return super().emit(
+                event,
+                data,
+                namespace=namespace,
+                room=room,
+                skip_sid=skip_sid,
+                callback=callback,
+                **kwargs,
+            )
+        message = {
+            "method": "emit",
+            "event": event,
+            "data": list(data) if isinstance(data, tuple) else [data],
+            "binary": False,
+            "namespace": namespace or "/",
+            "room": room,
+            "skip_sid": skip_sid,
+            "callback": None,
+            "host_id": self.host_id,
+        }
+        self._publish(message)
+        self._handle_emit(message)
+        return None
+
+    # Replaces RedisManager._publish of python-socketio 5.18.1, which logs a failure and
+    # carries on: here it raises, on a connection that is not the subscriber's.
+    def _publish(self, data: Any) -> Any:
+        try:
+            return self._publisher.publish(self.channel, self.json.dumps(data))
+        except RedisError as exc:
+            raise ServiceUnavailable(
+                "the message queue (Redis) cannot be reached; try again"
+            ) from exc
+
+    # Replaces RedisManager._redis_listen_with_retries of python-socketio 5.18.1: a fresh
+    # client per attempt, retried within 2 s (upstream: up to 60), and `subscribed` kept.
+    def _redis_listen_with_retries(self):
+        delay = 0.25
+        while True:
+            # Bytes, as python-socketio's _listen() compares channel names as bytes. No retry
+            # inside redis-py: its reconnect-and-resubscribe can end up subscribed to nothing
+            # (seen when Redis restarts), so every failure comes here for a fresh start.
+            client = connect(
+                self.redis_url,
+                socket_keepalive=True,
+                decode_responses=False,
+                retry=Retry(NoBackoff(), 0),
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self.channel)
+                self.pubsub = pubsub
+                self.subscribed = True
+                log.info("subscribed to the message queue")
+                delay = 0.25
+                yield from pubsub.listen()
+            except RedisError as exc:
+                self.subscribed = False  # at once: the presence keeper reads it meanwhile
+                pubsub.close()
+                client.close()
+                log.warning("message queue unreachable (%s); retrying in %.2fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, LISTEN_RETRY_MAX)
