@@ -1,4 +1,4 @@
-"""The ``playwire`` command. ``playwire serve`` runs the server (SPEC §8).
+"""The ``playwire`` command. ``playwire serve`` runs the server (README, "Configuration").
 
 This module imports only the standard library and the config at load time: ``serve`` must
 monkey-patch the standard library with gevent before Flask or Socket.IO are imported.

@@ -2,12 +2,13 @@
 
 A Socket.IO handler raises :class:`EventError`; the base namespace turns it into the ack
 ``{"ok": false, "error", "message"}`` when the client asked for one, else into the ``error``
-event ``{"event", "error", "message"}`` sent to the sending session only (SPEC §3).
+event ``{"event", "error", "message"}`` sent to the sending session only (docs/protocol.md,
+"Rules for every event").
 """
 
 from __future__ import annotations
 
-# Socket.IO events (SPEC §3, §5, §6, §8)
+# Socket.IO events (docs/protocol.md, "Rules for every event", "`/chat`", "`/forward`")
 INVALID_PAYLOAD = "invalid_payload"
 PAYLOAD_TOO_LARGE = "payload_too_large"
 RATE_LIMITED = "rate_limited"
@@ -18,7 +19,7 @@ UNAVAILABLE = "unavailable"
 UNKNOWN_EVENT = "unknown_event"
 INTERNAL_ERROR = "internal_error"
 
-# HTTP API (SPEC §2)
+# HTTP API (docs/protocol.md, "HTTP API")
 INVALID_JSON = "invalid_json"
 INVALID_USERNAME = "invalid_username"
 INVALID_PASSWORD = "invalid_password"
@@ -28,7 +29,8 @@ UNAUTHENTICATED = "unauthenticated"
 NOT_FOUND = "not_found"
 METHOD_NOT_ALLOWED = "method_not_allowed"
 
-# Connection refusals: the `message` of `connect_error` (SPEC §2)
+# Connection refusals: the `message` of `connect_error` (docs/protocol.md, "Connecting with
+# Socket.IO")
 AUTHENTICATION_REQUIRED = "authentication required"
 INVALID_TOKEN = "invalid token"
 TOKEN_EXPIRED = "token expired"

@@ -1,4 +1,4 @@
-"""The relay's rules (SPEC §6), free of any transport."""
+"""The relay's rules (docs/protocol.md, "`/forward`"), free of any transport."""
 
 from __future__ import annotations
 

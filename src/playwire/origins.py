@@ -1,4 +1,5 @@
-"""Which browser origins may talk to this server: its own, plus those configured (SPEC §2).
+"""Which browser origins may talk to this server: its own, plus those configured
+(docs/protocol.md, "Connecting with Socket.IO").
 
 One policy serves both the Socket.IO handshake and the HTTP API's CORS headers.
 """

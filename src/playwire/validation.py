@@ -1,4 +1,5 @@
-"""Checks every event's data passes before a handler sees it (SPEC §3)."""
+"""Checks every event's data passes before a handler sees it (docs/protocol.md, "Rules for every
+event")."""
 
 from __future__ import annotations
 

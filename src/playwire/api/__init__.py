@@ -1,4 +1,5 @@
-"""The HTTP JSON API of SPEC §2: accounts, the session cookie, and the health check."""
+"""The HTTP JSON API (docs/protocol.md, "HTTP API"): accounts, the session cookie, and the
+health check."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The base of every Playwire namespace (SPEC §3, §4, §7).
+"""The base of every Playwire namespace (docs/protocol.md, "Rules for every event" and
+"Presence"; README, "Adding a namespace").
 
 A namespace derived from :class:`PlaywireNamespace` holds only its own events, written as
 ``on_<event>(self, session, data)``: ``session`` says who sent it, ``data`` is the event's
@@ -219,7 +220,8 @@ class PlaywireNamespace(flask_socketio.Namespace):
         return handler
 
     def _run_safely(self, event: Any, function: Callable[..., Any], *args: Any) -> Any:
-        """``function(*args)``, or the failure ack of SPEC §3 if it raised."""
+        """``function(*args)``, or the failure ack of docs/protocol.md, "Rules for every event",
+        if it raised."""
         try:
             return function(*args)
         except EventError as exc:

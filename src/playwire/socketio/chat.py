@@ -1,4 +1,5 @@
-"""Namespace ``/chat``: one room-wide conversation with stored history (SPEC §5)."""
+"""Namespace ``/chat``: one room-wide conversation with stored history (docs/protocol.md,
+"`/chat`")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Namespace ``/forward``: the relay of game messages between players (SPEC §6)."""
+"""Namespace ``/forward``: the relay of game messages between players (docs/protocol.md,
+"`/forward`")."""
 
 from __future__ import annotations
 

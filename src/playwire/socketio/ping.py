@@ -1,4 +1,4 @@
-"""Namespace ``/ping``: the example of SPEC §7, and a clock for games.
+"""Namespace ``/ping``: the example of README, "Adding a namespace", and a clock for games.
 
 A game client measures its round trip and the server's clock offset with it; the class
 holds nothing but its event, everything else comes from :class:`PlaywireNamespace`.

@@ -1,4 +1,8 @@
-"""Overrides of gevent-websocket 0.10.1 (pinned): frame unmasking and TCP_NODELAY."""
+"""Overrides of gevent-websocket 0.10.1 (pinned): frame unmasking and TCP_NODELAY.
+
+Also fingerprinted here: the internals of gevent-websocket and gevent 26.7.0 (pinned) that
+:class:`playwire.websocket.Outbox` writes through.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,11 @@ UPSTREAM = {
     "geventwebsocket.websocket:Header.unmask_payload": "dbef3bea0fe7dd3c",
     "geventwebsocket.websocket:Header.encode_header": "2b8109a78d9b2817",
     "geventwebsocket.handler:WebSocketHandler.run_application": "b3d63aaa4a855c7e",
+    # What playwire.websocket.Outbox relies on: the handler's gevent socket, its OS socket
+    # (`_sock`, non-blocking, written without waiting) and the closing handshake.
+    "geventwebsocket.websocket:WebSocket.__init__": "74ad61ed7b3c8781",
+    "geventwebsocket.websocket:WebSocket.close": "88b98d94de07858a",
+    "gevent._socket3:socket.__init__": "4b202b75d5fa9af7",
 }
 
 

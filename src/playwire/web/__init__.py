@@ -1,4 +1,5 @@
-"""The web page at ``/``: the browser client of SPEC §8.
+"""The web page at ``/``: the browser client (README, "The web page";
+docs/web-client.md).
 
 A Flask blueprint serving the page and its files (plain HTML, CSS and JS modules, all in
 ``static/``: no build step, no template), and the official ``socket.io-client`` build from

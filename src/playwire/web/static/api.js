@@ -1,5 +1,6 @@
-// The HTTP JSON API of SPEC §2. The server answers with a session cookie on login and
-// register, which is what authenticates the Socket.IO connections of this page.
+// The HTTP JSON API (docs/protocol.md, "HTTP API"). The server answers with a session
+// cookie on login and register, which is what authenticates the Socket.IO connections of
+// this page.
 
 const MESSAGES = {
   invalid_username: "Usernames are 3–32 letters, digits, _ or -.",

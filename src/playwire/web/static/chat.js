@@ -1,4 +1,5 @@
-// The /chat namespace (SPEC §5): history on arrival, live messages, sending with an ack.
+// The /chat namespace (docs/protocol.md, "`/chat`"): history on arrival, live messages,
+// sending with an ack.
 // Our own messages are shown only when the server broadcasts them back, like anyone's.
 
 import { emitWithAck } from "./connection.js";
@@ -25,7 +26,8 @@ export class Chat {
     this.shownIds = new Set();
     socket.on("history", ({ messages }) => this.showHistory(messages));
     socket.on("message", (message) => this.append(message));
-    // Failures of events sent without an ack (SPEC §3) arrive as "error".
+    // Failures of events sent without an ack (docs/protocol.md, "Rules for every event")
+    // arrive as "error".
     socket.on("error", (reply) => showError(this.errorLine, describeError(reply)));
     form.addEventListener("submit", (event) => {
       event.preventDefault();

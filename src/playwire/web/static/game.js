@@ -367,7 +367,7 @@ export class GameController extends EventTarget {
     return reply;
   }
 
-  /** A failure the server reported without an ack (SPEC §3). */
+  /** A failure the server reported without an ack (docs/protocol.md, "Rules for every event"). */
   showError(text) {
     this.error = text;
     this.changed();

@@ -1,4 +1,5 @@
-// Who is online in one namespace (SPEC §4): one entry per user, however many sessions.
+// Who is online in one namespace (docs/protocol.md, "Presence"): one entry per user,
+// however many sessions.
 
 export class Presence extends EventTarget {
   constructor(socket) {
