@@ -15,7 +15,7 @@ from playwire.services import build_services
 
 def create_app(config: Optional[Config] = None) -> Flask:
     """Build the Flask app: database, services, HTTP API, web page and Socket.IO server."""
-    from playwire import api, socketio, web
+    from playwire import api, ops, socketio, web
 
     config = with_secret_key(config or load_config())
     config.instance_path.mkdir(parents=True, exist_ok=True)
@@ -34,4 +34,5 @@ def create_app(config: Optional[Config] = None) -> Flask:
     api.init_app(app, origins)
     web.init_app(app)
     socketio.init_app(app, services, origins)
+    ops.init_app(app, services)
     return app

@@ -8,13 +8,16 @@ bad value at start rather than at the first event that needs it.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
+
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 ENV_PREFIX = "PLAYWIRE_"
 CONFIG_FILE = "config.json"
@@ -34,7 +37,7 @@ def _csv(value: Any) -> list[str]:
 def _setting(default: Any, parse: Callable[[Any], Any], help: str) -> Any:
     """A config field whose metadata drives the CLI, the environment and the docs."""
     if isinstance(default, list):
-        return field(default_factory=list, metadata={"parse": parse, "help": help})
+        return field(default_factory=lambda: list(default), metadata={"parse": parse, "help": help})
     return field(default=default, metadata={"parse": parse, "help": help})
 
 
@@ -79,6 +82,15 @@ class Config:
         30.0, float, "Cluster: seconds after which a dead node's sessions leave presence."
     )
     log_level: str = _setting("info", str, "debug, info, warning or error.")
+    metrics: str = _setting("on", str, "on: serve Prometheus metrics at /metrics; off: 404.")
+    metrics_allow: list[str] = _setting(
+        ["127.0.0.0/8", "::1/128"],
+        _csv,
+        "Comma-separated networks (CIDR) whose clients may read /metrics; others get 403.",
+    )
+    admin_password: str = _setting(
+        "", str, "Turns on the Socket.IO Admin UI (/admin, user admin) and its page /admin/ui/."
+    )
 
     @property
     def instance_path(self) -> Path:
@@ -87,6 +99,11 @@ class Config:
     @property
     def database_url(self) -> str:
         return self.database or f"sqlite:///{self.instance_path / 'playwire.sqlite3'}"
+
+    @property
+    def metrics_networks(self) -> list[IPNetwork]:
+        """``metrics_allow`` parsed (validated at start, so never None here)."""
+        return _networks(self.metrics_allow) or []
 
     def validate(self) -> Config:
         """Return self, or raise ConfigError naming the first bad field."""
@@ -104,6 +121,8 @@ class Config:
             "ping_timeout": self.ping_timeout > 0,
             "presence_ttl": self.presence_ttl > 0,
             "log_level": self.log_level.lower() in ("debug", "info", "warning", "error"),
+            "metrics": self.metrics in ("on", "off"),
+            "metrics_allow": _networks(self.metrics_allow) is not None,
             "message_queue": not self.message_queue
             or self.message_queue.startswith(("redis://", "rediss://")),
         }
@@ -111,6 +130,14 @@ class Config:
             if not ok:
                 raise ConfigError(f"invalid {name}: {getattr(self, name)!r}")
         return self
+
+
+def _networks(values: list[str]) -> Optional[list[IPNetwork]]:
+    """The networks named by ``values``, or None if one of them is not a network."""
+    try:
+        return [ipaddress.ip_network(value, strict=False) for value in values]
+    except ValueError:
+        return None
 
 
 def settings() -> list[tuple[str, Any, str]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from playwire.chat import ChatStore
 from playwire.config import Config
 from playwire.database import Database
+from playwire.metrics import Metrics
 from playwire.presence import PresenceStore
 from playwire.presence.memory import MemoryPresence
 from playwire.tokens import TokenSigner
@@ -20,16 +21,21 @@ class Services:
     tokens: TokenSigner
     chat: ChatStore
     presence: PresenceStore
+    metrics: Metrics
 
 
 def build_services(config: Config, db: Database) -> Services:
     """Services over an initialised database; presence in memory for a single node."""
+    presence = build_presence(config)
+    metrics = Metrics(enabled=config.metrics == "on")
+    metrics.presence = presence
     return Services(
         config=config,
         users=UserService(db),
         tokens=TokenSigner(config.secret_key, config.token_ttl),
         chat=ChatStore(db, config.history_size),
-        presence=build_presence(config),
+        presence=presence,
+        metrics=metrics,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 from playwire import jsonlib
+from playwire.ops import admin
 from playwire.origins import OriginPolicy
 from playwire.services import Services
 from playwire.socketio.chat import ChatNamespace
@@ -40,10 +41,14 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
     queue = None
     if config.message_queue:
         # A cluster node: python-socketio's Redis manager, made to report failed publishes.
-        queue = PlaywireRedisManager(config.message_queue)
+        queue = PlaywireRedisManager(
+            config.message_queue, time_publish=services.metrics.time_publish
+        )
+    manager = queue if queue is not None else PlaywireManager()
+    manager.deliveries = services.metrics.deliveries
     server = PlaywireServer(
         async_mode="gevent",
-        client_manager=queue if queue is not None else PlaywireManager(),
+        client_manager=manager,
         json=jsonlib,
         serializer=JsonPacket,
         # One session's events run one after another, in the order they arrived: this is
@@ -61,6 +66,8 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
     # Handlers only read the cookie, at connect: no per-connection copy of the session.
     socketio.bind(app, server, manage_session=False)
     register_namespaces(services)
+    if config.admin_password:
+        admin.instrument(server, config.admin_password)
     start_presence_keeper(server, services.presence, queue)
     allow_poll_packets(config.max_poll_packets)
     install_unmasking()

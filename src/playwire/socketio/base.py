@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any, Callable, Optional
 
 import flask
@@ -86,6 +87,13 @@ class PlaywireNamespace(flask_socketio.Namespace):
         self.presence = services.presence
         self._pending: dict[str, PendingSession] = {}
         self.sessions: dict[str, Session] = {}
+        self.metrics = services.metrics.for_namespace(self, self.event_names())
+
+    @classmethod
+    def event_names(cls) -> list[str]:
+        """The event names :meth:`_handler_for` accepts: the metrics' ``event`` labels."""
+        names = (name[3:] for name in dir(cls) if name.startswith("on_"))
+        return [name for name in names if name not in RESERVED_EVENTS]
 
     # -- hooks for subclasses -------------------------------------------------------------
 
@@ -151,6 +159,7 @@ class PlaywireNamespace(flask_socketio.Namespace):
     def on_disconnect(self, reason: Any = None) -> None:
         """Forget the session; announce the user's departure when it was their last one."""
         sid = flask.request.sid
+        self.services.metrics.disconnected(reason)
         pending = self._pending.pop(sid, None)
         session = self.sessions.pop(sid, None)
         if session is None:
@@ -198,7 +207,9 @@ class PlaywireNamespace(flask_socketio.Namespace):
         session = self.sessions.get(sid)
         if session is None:
             return None
+        started = perf_counter()
         reply = self._run_safely(event, self._handle, session, event, args)
+        self.metrics.event_handled(event, reply, started)
         if not wants_ack:
             self._report_failure(sid, event, reply)
         return reply

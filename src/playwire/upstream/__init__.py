@@ -14,9 +14,16 @@ python-socketio 5.18.1 (:mod:`playwire.upstream.socketio`)
   - ``Packet.uses_binary_events = False`` (``JsonPacket``): no scan for binary attachments.
   - ``BaseManager.get_participants`` (reads ``pending_connect``): broadcasts skip sessions whose
     connect handler still runs.
+  - ``Manager.emit`` (``CountingManager``): the same loop, counting each emit's recipients
+    for ``playwire_deliveries_total``.
   - ``RedisManager.__init__``, ``PubSubManager.emit`` (its inter-node message rebuilt),
     ``RedisManager._publish``, ``RedisManager._redis_listen_with_retries``: publish first and
     fail loudly; listen on a connection of its own, retried every 2 s at most.
+
+python-socketio 5.18.1's Admin UI instrumentation (:mod:`playwire.upstream.socketio_admin`)
+  - ``InstrumentedServer.instrument``: also reports the events PlaywireServer dispatches
+    itself, and WebSocket packets written through an ``Outbox``.
+  - ``InstrumentedServer._emit_server_stats``: lists class-based namespaces too.
 
 python-engineio 4.15.1 (:mod:`playwire.upstream.engineio`)
   - ``Server._trigger_event``: retypes each new socket to ``EngineSocket`` on ``connect``.
@@ -46,7 +53,7 @@ import inspect
 from types import ModuleType
 
 #: The modules of this package, each with its ``UPSTREAM`` table.
-MODULES = ("socketio", "engineio", "flask_socketio", "geventwebsocket", "pypy")
+MODULES = ("socketio", "socketio_admin", "engineio", "flask_socketio", "geventwebsocket", "pypy")
 
 
 def upstream_source(name: str) -> str:

@@ -75,10 +75,15 @@ def socket_io_client(filename: str):
 
 def find_socket_io_dist() -> Path | None:
     """The ``dist`` folder of the installed socket.io-client, or None if none is installed."""
+    return find_npm_folder(f"{SOCKET_IO_PACKAGE}/dist", "socket.io.esm.min.js")
+
+
+def find_npm_folder(folder: str, marker: str) -> Path | None:
+    """``folder`` (e.g. ``"pkg/dist"``) of the first node_modules that has ``marker`` in it."""
     for node_modules in _node_modules_candidates():
-        dist = node_modules / SOCKET_IO_PACKAGE / "dist"
-        if (dist / "socket.io.esm.min.js").is_file():
-            return dist
+        found = node_modules / folder
+        if (found / marker).is_file():
+            return found
     return None
 
 
