@@ -51,8 +51,15 @@ class ServerProcess:
         self.shared = False
 
     @property
+    def host(self) -> str:
+        """``--host`` if among the flags (any of 127/8 is this machine), else 127.0.0.1."""
+        if "--host" in self.flags:
+            return self.flags[self.flags.index("--host") + 1]
+        return "127.0.0.1"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> ServerProcess:
         self.instance_dir.mkdir(parents=True, exist_ok=True)

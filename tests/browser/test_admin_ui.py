@@ -1,0 +1,64 @@
+"""The official Socket.IO Admin UI, served by Playwire at /admin/ui/, in Chromium."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+from web_support import ServerProcess
+
+from support import EventClient
+
+ADMIN_PASSWORD = "ui-secret"
+
+
+@pytest.fixture
+def admin_server(tmp_path):
+    server = ServerProcess(tmp_path / "instance", "--admin-password", ADMIN_PASSWORD)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def chat_client(admin_server):
+    """A python-socketio client in /chat, so that the UI has a socket to list."""
+    client = EventClient(admin_server.url, "/chat", "websocket")
+    client.connect(auth={"token": admin_server.register()["token"]})
+    client.expect("presence")
+    yield client
+    client.close()
+
+
+def test_the_admin_ui_logs_in_and_lists_the_sockets(browser, admin_server, chat_client, transport):
+    context = browser.new_context()
+    # Nothing leaves the machine: the UI's web fonts and icons from CDNs are refused.
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        admin_server.url) else route.abort())  # fmt: skip
+    page = context.new_page()
+    page.goto(admin_server.url + "/admin/ui/")
+    page.get_by_label("Server URL").fill(admin_server.url)
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    if transport == "websocket":
+        page.get_by_label("Advanced options").check(force=True)
+        page.get_by_label("WebSocket only?").check(force=True)
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_text("connected", exact=True).first).to_be_visible()
+    page.goto(admin_server.url + "/admin/ui/#/sockets/")
+    chat_sid = chat_client.sio.get_sid("/chat")
+    expect(page.get_by_text(chat_sid).first).to_be_visible()
+    context.close()
+
+
+def test_a_wrong_password_is_refused_in_the_ui(browser, admin_server):
+    context = browser.new_context()
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        admin_server.url) else route.abort())  # fmt: skip
+    page = context.new_page()
+    page.goto(admin_server.url + "/admin/ui/")
+    page.get_by_label("Server URL").fill(admin_server.url)
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("not-it")
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_text("Error: authentication failed")).to_be_visible()
+    context.close()
