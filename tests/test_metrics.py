@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from requests.adapters import HTTPAdapter
+
+from support import REPO_ROOT
 
 
 class SourceAddressAdapter(HTTPAdapter):
@@ -116,3 +121,16 @@ def test_metrics_are_answered_by_the_peer_address(start_server, allow, source, s
 def test_metrics_off_is_404(start_server):
     server = start_server("--metrics", "off")
     assert get_metrics(server.url).status_code == 404
+
+
+def test_the_grafana_dashboard_and_prometheus_config_match_the_metrics(server):
+    """deploy/: every series the dashboard queries is exported; Prometheus scrapes 5001-5003."""
+    exported = {name for name, _ in scrape(server)}
+    dashboard = json.loads((REPO_ROOT / "deploy/grafana-dashboard.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {name for query in queries for name in re.findall(r"\bplaywire_\w+", query)}
+    assert used, "the dashboard queries nothing"
+    assert used <= exported, used - exported
+    scrape_config = (REPO_ROOT / "deploy/prometheus.yml").read_text()
+    for port in (5001, 5002, 5003):
+        assert f"127.0.0.1:{port}" in scrape_config

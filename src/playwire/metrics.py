@@ -1,4 +1,4 @@
-"""Prometheus metrics of one process: what is counted, and how it is read (docs/protocol.md §15).
+"""Prometheus metrics of one process: what is counted and how it is read.
 
 The relay forwards tens of thousands of events per second on one core, so nothing on the hot
 path touches prometheus-client: a namespace's :class:`NamespaceMetrics` adds to plain ints in

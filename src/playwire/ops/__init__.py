@@ -1,4 +1,4 @@
-"""Operations: ``/metrics`` for Prometheus and the Socket.IO Admin UI (docs/protocol.md §15)."""
+"""Operations (docs/protocol.md, "Operations"): ``/metrics`` and the Socket.IO Admin UI."""
 
 from __future__ import annotations
 
