@@ -9,6 +9,7 @@ from typing import Callable
 
 import pytest
 
+from postgres_support import Postgres, running_postgres
 from support import EventClient, ServerProcess
 
 TRANSPORTS = ["websocket", "polling"]
@@ -71,6 +72,12 @@ def start_server(tmp_path) -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server of the module's own, on a free port (postgres_support.py)."""
+    yield from running_postgres()
 
 
 @pytest.fixture(params=TRANSPORTS)

@@ -36,6 +36,25 @@ def unique_name(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:12]}"
 
 
+def _checkout_env() -> dict[str, str]:
+    """The environment for a ``playwire`` process: this checkout's package first, whatever is
+    installed in the environment."""
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+
+
+def run_playwire(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``python -m playwire ARGS`` to its end; its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "playwire", *args],
+        cwd=REPO_ROOT,
+        env=_checkout_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 class ServerProcess:
     """``python -m playwire serve`` on a free port with its own instance dir."""
 
@@ -65,12 +84,9 @@ class ServerProcess:
         self.instance_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "playwire", "serve", "--port", str(self.port)]
         command += ["--instance-dir", str(self.instance_dir), *self.flags]
-        # This checkout's package first, whatever is installed in the environment.
-        path = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=REPO_ROOT, env=_checkout_env(), stdout=log, stderr=subprocess.STDOUT
             )
         self._wait_until_ready()
         return self

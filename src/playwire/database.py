@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from playwire.errors import ServiceUnavailable
-from playwire.models import Base
+from playwire.migrations import upgrade
 
 
 class Database:
@@ -27,10 +27,20 @@ class Database:
         self._sessions: Optional[sessionmaker] = None
 
     def init_app(self, url: str) -> None:
-        """Connect to ``url`` and create the tables that are missing."""
+        """Connect to ``url`` and upgrade its schema to the newest revision (under a lock, so
+        that nodes may start at once)."""
+        upgrade(self.connect(url).engine)
+
+    def connect(self, url: str) -> Database:
+        """Bind to the database at ``url``, as it is: for tools that only read it."""
         self.engine = _create_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        Base.metadata.create_all(self.engine)
+        return self
+
+    def close(self) -> None:
+        """Close the pooled connections (a command that is done with the database)."""
+        if self.engine is not None:
+            self.engine.dispose()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,8 +1,12 @@
-"""Tables: users and chat messages."""
+"""Tables: users and chat messages.
+
+The schema is made and changed by the migrations in ``playwire/migrations/versions``: a change
+here needs a new revision there.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -25,7 +29,9 @@ class ChatMessage(Base):
     __tablename__ = "chat_messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # No foreign key to users: a user authenticated by the game's own backend (a JWT) has no
+    # row there. 64 bits, as a game's own user ids may be.
+    user_id: Mapped[int] = mapped_column(BigInteger)
     # Usernames never change, so the message keeps its author's name and history needs no join.
     username: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
