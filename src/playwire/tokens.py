@@ -7,7 +7,9 @@ handed out stays valid until it expires.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Optional
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
@@ -29,9 +31,16 @@ class TokenSigner:
     def _serializer(self) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self.secret_key, salt=SALT)
 
-    def issue(self, member: Member) -> str:
-        """A token for ``member``, valid for ``ttl`` seconds from now."""
-        return self._serializer().dumps({"id": member.id, "username": member.username})
+    def issue(self, member: Member, ttl: Optional[int] = None) -> str:
+        """A token for ``member``, valid for ``ttl`` seconds from now (default and most: the
+        signer's, as :meth:`verify` refuses older tokens; a shorter one is written in it)."""
+        payload: dict = {"id": member.id, "username": member.username}
+        if ttl is not None:
+            if not 0 < ttl <= self.ttl:
+                raise ValueError(f"a token's ttl must be 1 to {self.ttl} seconds")
+            if ttl < self.ttl:
+                payload["exp"] = int(time.time()) + ttl
+        return self._serializer().dumps(payload)
 
     def verify(self, token: object) -> Member:
         """The member a token names, or TokenError("invalid token" / "token expired")."""
@@ -43,4 +52,6 @@ class TokenSigner:
             raise TokenError(TOKEN_EXPIRED) from exc
         except BadData as exc:
             raise TokenError(INVALID_TOKEN) from exc
+        if "exp" in payload and time.time() >= payload["exp"]:
+            raise TokenError(TOKEN_EXPIRED)
         return Member(id=int(payload["id"]), username=str(payload["username"]))

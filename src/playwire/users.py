@@ -78,6 +78,12 @@ class UserService:
             return None
         return Member(id=user.id, username=user.username)
 
+    def find(self, user_id: int) -> Optional[Member]:
+        """The member with this account id, or None."""
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+        return None if user is None else Member(id=user.id, username=user.username)
+
     def _password_matches(self, password_hash: str, password: str) -> bool:
         try:
             return self.hasher.verify(password_hash, password)
