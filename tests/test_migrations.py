@@ -10,6 +10,8 @@ from contextlib import contextmanager
 import pytest
 import requests
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from playwire.chat import ChatStore
 from playwire.database import Database
 from playwire.migrations import alembic_config, upgrade
+from playwire.models import Base
 from playwire.presence import Member
 from support import PASSWORD, EventClient, ServerProcess, run_playwire, unique_name
 
@@ -181,6 +184,14 @@ def test_a_message_from_a_user_without_an_account_is_stored(database_url):
         stored = chat.post(Member(id=2**40, username="from_the_game"), "hello")
         assert chat.history() == [stored]
         assert stored["user_id"] == 2**40 and stored["username"] == "from_the_game"
+
+
+def test_the_migrations_make_the_schema_of_the_models(database_url):
+    """A change to playwire.models without its migration (or the reverse) fails here."""
+    with opened(database_url) as db:
+        upgrade(db.engine)
+        with db.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
 
 
 def test_downgrade_restores_the_foreign_key(database_url):
