@@ -80,7 +80,8 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> ServerProcess:
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        """Start the process and wait until it answers ``/healthz`` (``timeout`` seconds)."""
         self.instance_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "playwire", "serve", "--port", str(self.port)]
         command += ["--instance-dir", str(self.instance_dir), *self.flags]
@@ -88,7 +89,7 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 command, cwd=REPO_ROOT, env=_checkout_env(), stdout=log, stderr=subprocess.STDOUT
             )
-        self._wait_until_ready()
+        self._wait_until_ready(timeout)
         return self
 
     def _wait_until_ready(self, timeout: float = 30.0) -> None:

@@ -140,6 +140,8 @@ def test_a_server_on_an_upgraded_database_serves_its_accounts_and_history(
     assert rows(database_url)[2] == [(HEAD,)]
 
 
+# Three interpreters starting at once on a loaded two-core machine took 27 s to come up.
+@pytest.mark.timeout(300)
 def test_three_nodes_started_at_once_on_an_empty_postgresql_all_come_up(postgres, tmp_path):
     url = postgres.new_database()
     nodes = [
@@ -148,7 +150,7 @@ def test_three_nodes_started_at_once_on_an_empty_postgresql_all_come_up(postgres
     ]
     try:
         with ThreadPoolExecutor(len(nodes)) as pool:
-            list(pool.map(ServerProcess.start, nodes))
+            list(pool.map(lambda node: node.start(timeout=120), nodes))
         for node in nodes:
             assert requests.get(node.url + "/healthz", timeout=10).status_code == 200
         account = nodes[0].register()
@@ -170,7 +172,7 @@ def test_db_upgrade_from_several_processes_at_once_on_sqlite(tmp_path):
     url = f"sqlite:///{tmp_path / 'playwire.sqlite3'}"
     args = ["db", "upgrade", "--database", url, "--instance-dir", str(tmp_path)]
     with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(lambda _: run_playwire(*args), range(3)))
+        results = list(pool.map(lambda _: run_playwire(*args, timeout=120), range(3)))
     assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
     assert [f"empty -> {HEAD}" in r.stdout for r in results].count(True) == 1
     assert rows(url)[2] == [(HEAD,)]
