@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 
 from playwire.chat import ChatStore
 from playwire.database import Database
+from playwire.identity import Member
 from playwire.migrations import alembic_config, upgrade
 from playwire.models import Base
-from playwire.presence import Member
 from support import PASSWORD, EventClient, ServerProcess, run_playwire, unique_name
 
 HEAD = "0002"

@@ -27,7 +27,7 @@ from playwire.config import (
 )
 
 if TYPE_CHECKING:
-    from playwire.presence import Member
+    from playwire.identity import Member
 
 # The settings each command reads (all of them for serve); the rest of the config layering
 # (config.json, PLAYWIRE_*) applies to every command.
