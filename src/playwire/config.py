@@ -34,6 +34,16 @@ def _csv(value: Any) -> list[str]:
     return [item.strip() for item in str(value).split(",") if item.strip()]
 
 
+def _on_off(value: Any) -> str:
+    """``on`` or ``off``; config.json may also say true or false."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    text = str(value).strip().lower()
+    if text not in ("on", "off"):
+        raise ValueError(f"expected on or off, got {value!r}")
+    return text
+
+
 def _setting(default: Any, parse: Callable[[Any], Any], help: str) -> Any:
     """A config field whose metadata drives the CLI, the environment and the docs."""
     if isinstance(default, list):
@@ -91,6 +101,24 @@ class Config:
     admin_password: str = _setting(
         "", str, "Turns on the Socket.IO Admin UI (/admin, user admin) and its page /admin/ui/."
     )
+    accounts: str = _setting(
+        "on", _on_off, "off: /api/register and /api/login answer 404; only tokens identify users."
+    )
+    jwt_secret: str = _setting(
+        "", str, "HS256 secret (32+ bytes) of the game's backend, whose JWTs then authenticate."
+    )
+    jwt_public_key: str = _setting(
+        "", str, "PEM file of the backend's public key: RSA (RS256) or EC P-256 (ES256)."
+    )
+    jwks_url: str = _setting("", str, "http(s) URL of the backend's JWKS (RS256/ES256 keys).")
+    jwks_cooldown: float = _setting(
+        60.0, float, "Fewest seconds between two JWKS fetches, however many unknown kids arrive."
+    )
+    jwt_audience: str = _setting("", str, "When set, a JWT's aud must include it.")
+    jwt_issuer: str = _setting("", str, "When set, a JWT's iss must equal it.")
+    jwt_min_id: int = _setting(
+        0, int, "Smallest user id (sub) a JWT may name; 0: no check. Keeps ids apart from ours."
+    )
 
     @property
     def instance_path(self) -> Path:
@@ -125,11 +153,27 @@ class Config:
             "metrics_allow": _networks(self.metrics_allow) is not None,
             "message_queue": not self.message_queue
             or self.message_queue.startswith(("redis://", "rediss://")),
+            "jwt_secret": not self.jwt_secret or len(self.jwt_secret.encode()) >= 32,
+            "jwks_url": not self.jwks_url or self.jwks_url.startswith(("http://", "https://")),
+            "jwks_cooldown": self.jwks_cooldown >= 1,
+            "jwt_min_id": 0 <= self.jwt_min_id < 2**31,
         }
         for name, ok in checks.items():
             if not ok:
-                raise ConfigError(f"invalid {name}: {getattr(self, name)!r}")
+                shown = "(hidden; it needs 32 bytes or more)" if name == "jwt_secret" else None
+                raise ConfigError(f"invalid {name}: {shown or repr(getattr(self, name))}")
+        if self.jwt_public_key:
+            self._check_public_key()
         return self
+
+    def _check_public_key(self) -> None:
+        """Read the PEM file now, so a wrong path or key stops the start, not a connection."""
+        from playwire.jwt_identity import load_public_key
+
+        try:
+            load_public_key(self.jwt_public_key)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"invalid jwt_public_key: {self.jwt_public_key!r}: {exc}") from exc
 
 
 def _networks(values: list[str]) -> Optional[list[IPNetwork]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from playwire.chat import ChatStore
 from playwire.config import Config
 from playwire.database import Database
+from playwire.jwt_identity import build_jwt_verifier
 from playwire.metrics import Metrics
 from playwire.presence import PresenceStore
 from playwire.presence.memory import MemoryPresence
@@ -32,7 +33,7 @@ def build_services(config: Config, db: Database) -> Services:
     return Services(
         config=config,
         users=UserService(db),
-        tokens=TokenSigner(config.secret_key, config.token_ttl),
+        tokens=TokenSigner(config.secret_key, config.token_ttl, jwt=build_jwt_verifier(config)),
         chat=ChatStore(db, config.history_size),
         presence=presence,
         metrics=metrics,

@@ -3,18 +3,24 @@
 A token carries the user's id and username, so a connection is authenticated without a
 database query. Tokens are stateless: logging out clears the cookie but a token already
 handed out stays valid until it expires.
+
+:meth:`TokenSigner.verify` is the one check of every token: it also accepts the JWTs of the
+game's own backend when keys for them are configured (:mod:`playwire.jwt_identity`).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
 from playwire.errors import INVALID_TOKEN, TOKEN_EXPIRED
 from playwire.identity import Member
+
+if TYPE_CHECKING:
+    from playwire.jwt_identity import JwtVerifier
 
 SALT = "playwire.token"
 
@@ -27,6 +33,7 @@ class TokenError(Exception):
 class TokenSigner:
     secret_key: str
     ttl: int
+    jwt: Optional[JwtVerifier] = None
 
     def _serializer(self) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self.secret_key, salt=SALT)
@@ -46,6 +53,8 @@ class TokenSigner:
         """The member a token names, or TokenError("invalid token" / "token expired")."""
         if not isinstance(token, str) or not token:
             raise TokenError(INVALID_TOKEN)
+        if self.jwt is not None and self.jwt.accepts(token):
+            return self.jwt.verify(token)
         try:
             payload = self._serializer().loads(token, max_age=self.ttl)
         except SignatureExpired as exc:

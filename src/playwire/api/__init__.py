@@ -51,6 +51,12 @@ def _logged_in(member: Member, status: int):
     return jsonify(id=member.id, username=member.username, token=token), status
 
 
+def _require_accounts() -> None:
+    """With ``--accounts off`` the account API does not exist: identity comes from tokens."""
+    if _services().config.accounts == "off":
+        raise PlaywireError(errors.NOT_FOUND, "accounts are off on this server")
+
+
 def _current_member() -> Optional[Member]:
     """Who the request is from: ``Authorization: Bearer TOKEN``, else the session cookie."""
     header = request.headers.get("Authorization", "")
@@ -65,6 +71,7 @@ def _current_member() -> Optional[Member]:
 
 @bp.post("/api/register")
 def register():
+    _require_accounts()
     body = _json_object()
     member = _services().users.register(body.get("username"), body.get("password"))
     return _logged_in(member, 201)
@@ -72,6 +79,7 @@ def register():
 
 @bp.post("/api/login")
 def login():
+    _require_accounts()
     body = _json_object()
     member = _services().users.authenticate(body.get("username"), body.get("password"))
     if member is None:
