@@ -17,8 +17,8 @@ import jwt
 
 from playwire.config import Config
 from playwire.errors import INVALID_TOKEN, TOKEN_EXPIRED
+from playwire.identity import Member
 from playwire.jwks import JwksKeys
-from playwire.presence import Member
 from playwire.tokens import TokenError
 from playwire.users import USERNAME_PATTERN
 
