@@ -24,6 +24,9 @@ Payload.max_decode_packets = 10_000
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENT_TIMEOUT = 10.0
 PASSWORD = "correct-horse"
+# The suite registers hundreds of accounts from one address; a test of the registration
+# limit passes --register-limit itself (a later flag wins).
+UNLIMITED_REGISTRATIONS = ["--register-limit", "off"]
 
 
 def free_port() -> int:
@@ -60,7 +63,7 @@ class ServerProcess:
 
     def __init__(self, instance_dir: Path, *flags: str, port: Optional[int] = None) -> None:
         self.instance_dir = instance_dir
-        self.flags = list(flags)
+        self.flags = [*UNLIMITED_REGISTRATIONS, *flags]
         self.port = port or free_port()
         self.process: Optional[subprocess.Popen] = None
         self.log_path = instance_dir / "server.log"

@@ -12,6 +12,7 @@ from playwire.config import Config, ConfigError, load_config, with_secret_key
 from playwire.errors import EventError
 from playwire.forwarding import recipient_rooms, stamped, target_of, user_room
 from playwire.identity import Member
+from playwire.proxies import TrustedProxies
 from playwire.ratelimit import TokenBucket
 from playwire.tokens import TokenError, TokenSigner
 from playwire.validation import event_payload
@@ -168,6 +169,11 @@ def test_config_layers(tmp_path):
         {"message_queue": "http://x"},
         {"port": "abc"},
         {"log_level": "loud"},
+        {"login_user_limit": "five a minute"},
+        {"register_limit": ""},
+        {"trusted_proxies": "10.0.0.0/8,nonsense"},
+        {"cookie_secure": "maybe"},
+        {"max_outbox": "100"},
     ],
 )
 def test_bad_config_is_refused(tmp_path, flags):
@@ -219,3 +225,33 @@ def test_broadcasts_skip_a_session_whose_connect_handler_still_runs():
     manager.connect(connecting, "/chat")
     recipients = {sid for sid, _ in manager.get_participants("/chat", None)}
     assert recipients == {accepted, connecting}
+
+
+def test_abuse_limits_defaults():
+    config = Config()
+    assert (config.login_user_limit, config.login_address_limit, config.register_limit) == (
+        "5 per 15 minutes",
+        "30 per minute",
+        "10 per hour",
+    )
+    assert (config.max_outbox, config.cookie_secure) == (1048576, "auto")
+    assert config.trusted_proxies == []
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded_for", "client"),
+    [
+        ("203.0.113.5", "1.1.1.1", "203.0.113.5"),  # an untrusted peer's header is ignored
+        ("10.0.0.2", "6.6.6.6, 198.51.100.4", "198.51.100.4"),
+        ("10.0.0.2", "6.6.6.6, 198.51.100.4, 10.0.0.9", "198.51.100.4"),  # two proxies
+        ("10.0.0.2", "garbage, 198.51.100.4", "198.51.100.4"),
+        ("10.0.0.2", "198.51.100.4,garbage", "garbage"),  # right-most untrusted, whatever it is
+        ("10.0.0.2", "", "10.0.0.2"),
+        ("10.0.0.2", "10.0.0.3", "10.0.0.3"),  # only proxies: the first of them
+        ("::1", "2001:db8::7", "2001:db8::7"),
+    ],
+)
+def test_client_address_behind_trusted_proxies(peer, forwarded_for, client):
+    proxies = TrustedProxies(["10.0.0.0/8", "::1"])
+    environ = {"REMOTE_ADDR": peer, "HTTP_X_FORWARDED_FOR": forwarded_for}
+    assert proxies.client_address(environ) == client

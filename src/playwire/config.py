@@ -119,6 +119,28 @@ class Config:
     jwt_min_id: int = _setting(
         0, int, "Smallest user id (sub) a JWT may name; 0: no check. Keeps ids apart from ours."
     )
+    login_user_limit: str = _setting(
+        "5 per 15 minutes",
+        str,
+        "Failed logins allowed for one username from one client address, or off.",
+    )
+    login_address_limit: str = _setting(
+        "30 per minute", str, "Failed logins allowed from one client address, or off."
+    )
+    register_limit: str = _setting(
+        "10 per hour", str, "Registrations allowed from one client address, or off."
+    )
+    trusted_proxies: list[str] = _setting(
+        [],
+        _csv,
+        "Comma-separated proxy addresses or CIDRs whose X-Forwarded-For/-Proto are believed.",
+    )
+    cookie_secure: str = _setting(
+        "auto", str, "Session cookie Secure flag: on, off, or auto (when the request was HTTPS)."
+    )
+    max_outbox: int = _setting(
+        1_048_576, int, "Bytes waiting for one session beyond which it is disconnected."
+    )
 
     @property
     def instance_path(self) -> Path:
@@ -157,6 +179,12 @@ class Config:
             "jwks_url": not self.jwks_url or self.jwks_url.startswith(("http://", "https://")),
             "jwks_cooldown": self.jwks_cooldown >= 1,
             "jwt_min_id": 0 <= self.jwt_min_id < 2**31,
+            "login_user_limit": _is_limit(self.login_user_limit),
+            "login_address_limit": _is_limit(self.login_address_limit),
+            "register_limit": _is_limit(self.register_limit),
+            "trusted_proxies": _networks(self.trusted_proxies) is not None,
+            "cookie_secure": self.cookie_secure in ("auto", "on", "off"),
+            "max_outbox": self.max_outbox >= self.payload_limit,
         }
         for name, ok in checks.items():
             if not ok:
@@ -182,6 +210,22 @@ def _networks(values: list[str]) -> Optional[list[IPNetwork]]:
         return [ipaddress.ip_network(value, strict=False) for value in values]
     except ValueError:
         return None
+
+
+LIMIT_OFF = "off"
+
+
+def _is_limit(value: str) -> bool:
+    """Whether ``value`` is ``off`` or a rate in the notation of ``limits`` ("5 per minute")."""
+    if value == LIMIT_OFF:
+        return True
+    from limits import parse  # only when validating: the CLI imports this module early
+
+    try:
+        parse(value)
+    except ValueError:
+        return False
+    return True
 
 
 def settings() -> list[tuple[str, Any, str]]:

@@ -28,6 +28,7 @@ INVALID_CREDENTIALS = "invalid_credentials"
 UNAUTHENTICATED = "unauthenticated"
 NOT_FOUND = "not_found"
 METHOD_NOT_ALLOWED = "method_not_allowed"
+TOO_MANY_ATTEMPTS = "too_many_attempts"
 
 # Connection refusals: the `message` of `connect_error` (docs/protocol.md, "Connecting with
 # Socket.IO")

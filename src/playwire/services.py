@@ -11,6 +11,9 @@ from playwire.jwt_identity import build_jwt_verifier
 from playwire.metrics import Metrics
 from playwire.presence import PresenceStore
 from playwire.presence.memory import MemoryPresence
+from playwire.revocation import RevocationStore
+from playwire.revocation.memory import MemoryRevocations
+from playwire.throttle import Throttle, build_throttle
 from playwire.tokens import TokenSigner
 from playwire.users import UserService
 
@@ -23,6 +26,7 @@ class Services:
     chat: ChatStore
     presence: PresenceStore
     metrics: Metrics
+    throttle: Throttle
 
 
 def build_services(config: Config, db: Database) -> Services:
@@ -33,10 +37,16 @@ def build_services(config: Config, db: Database) -> Services:
     return Services(
         config=config,
         users=UserService(db),
-        tokens=TokenSigner(config.secret_key, config.token_ttl, jwt=build_jwt_verifier(config)),
+        tokens=TokenSigner(
+            config.secret_key,
+            config.token_ttl,
+            jwt=build_jwt_verifier(config),
+            revocations=build_revocations(config),
+        ),
         chat=ChatStore(db, config.history_size),
         presence=presence,
         metrics=metrics,
+        throttle=build_throttle(config),
     )
 
 
@@ -47,3 +57,13 @@ def build_presence(config: Config) -> PresenceStore:
 
         return RedisPresence(config.message_queue, config.presence_ttl)
     return MemoryPresence()
+
+
+def build_revocations(config: Config) -> RevocationStore:
+    """Revoked tokens: in memory for one node, in Redis for a cluster (a logout counts on
+    every node)."""
+    if config.message_queue:
+        from playwire.revocation.redis import RedisRevocations
+
+        return RedisRevocations(config.message_queue)
+    return MemoryRevocations()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Optional
 
 from argon2 import PasswordHasher
@@ -49,6 +50,10 @@ class UserService:
     def __init__(self, db: Database, hasher: Optional[PasswordHasher] = None) -> None:
         self.db = db
         self.hasher = hasher or PasswordHasher()
+        # What an unknown username's password is checked against, so that such a login
+        # costs one argon2 verification, as a wrong password does: no telling by the time
+        # taken which usernames exist.
+        self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
 
     def register(self, username: object, password: object) -> Member:
         """Create an account; PlaywireError for a bad username/password or a taken name."""
@@ -69,12 +74,16 @@ class UserService:
             raise PlaywireError(USERNAME_TAKEN, "that username is taken") from exc
 
     def authenticate(self, username: object, password: object) -> Optional[Member]:
-        """The member whose credentials these are, or None."""
+        """The member whose credentials these are, or None.
+
+        An unknown username costs the same argon2 verification as a wrong password.
+        """
         if not isinstance(username, str) or not isinstance(password, str):
             return None
         with self.db.session() as session:
             user = session.scalar(select(User).where(User.username_key == username.lower()))
-        if user is None or not run_blocking(self._password_matches, user.password_hash, password):
+        password_hash = self._dummy_hash if user is None else user.password_hash
+        if not run_blocking(self._password_matches, password_hash, password) or user is None:
             return None
         return Member(id=user.id, username=user.username)
 

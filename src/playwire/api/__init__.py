@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Optional
 
 from flask import Blueprint, Flask, current_app, jsonify, request, session
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from playwire import errors
 from playwire.errors import PlaywireError
 from playwire.identity import Member
 from playwire.origins import OriginPolicy
+from playwire.proxies import TrustedProxies
 from playwire.services import Services
+from playwire.throttle import TooManyAttempts
 from playwire.tokens import TokenError
 
 bp = Blueprint("api", __name__)
@@ -27,6 +30,7 @@ STATUS = {
     errors.NOT_FOUND: 404,
     errors.METHOD_NOT_ALLOWED: 405,
     errors.USERNAME_TAKEN: 409,
+    errors.TOO_MANY_ATTEMPTS: 429,
     errors.UNAVAILABLE: 503,
 }
 
@@ -57,10 +61,14 @@ def _require_accounts() -> None:
         raise PlaywireError(errors.NOT_FOUND, "accounts are off on this server")
 
 
+def _bearer_token() -> Optional[str]:
+    header = request.headers.get("Authorization", "")
+    return header[len("Bearer ") :] if header.startswith("Bearer ") else None
+
+
 def _current_member() -> Optional[Member]:
     """Who the request is from: ``Authorization: Bearer TOKEN``, else the session cookie."""
-    header = request.headers.get("Authorization", "")
-    token = header[len("Bearer ") :] if header.startswith("Bearer ") else session.get("token")
+    token = _bearer_token() or session.get("token")
     if token is None:
         return None
     try:
@@ -69,26 +77,49 @@ def _current_member() -> Optional[Member]:
         return None
 
 
+def _client_address() -> str:
+    return current_app.extensions["playwire.proxies"].client_address(request.environ)
+
+
 @bp.post("/api/register")
 def register():
+    """Counted per client address once the password is hashed (created, or name taken)."""
     _require_accounts()
     body = _json_object()
-    member = _services().users.register(body.get("username"), body.get("password"))
+    throttle, address = _services().throttle, _client_address()
+    throttle.check_register(address)
+    try:
+        member = _services().users.register(body.get("username"), body.get("password"))
+    except PlaywireError as exc:
+        if exc.code == errors.USERNAME_TAKEN:
+            throttle.registered(address)
+        raise
+    throttle.registered(address)
     return _logged_in(member, 201)
 
 
 @bp.post("/api/login")
 def login():
+    """Refused while limited, before the password is checked (docs/protocol.md)."""
     _require_accounts()
     body = _json_object()
-    member = _services().users.authenticate(body.get("username"), body.get("password"))
+    username, password = body.get("username"), body.get("password")
+    throttle, address = _services().throttle, _client_address()
+    throttle.check_login(address, username)
+    member = _services().users.authenticate(username, password)
     if member is None:
+        throttle.login_failed(address, username)
         raise PlaywireError(errors.INVALID_CREDENTIALS, "wrong username or password")
+    throttle.login_succeeded(address, username)
     return _logged_in(member, 200)
 
 
 @bp.post("/api/logout")
 def logout():
+    """End the cookie's token and the bearer token, if any, on every node; clear the cookie."""
+    tokens = _services().tokens
+    for token in {session.get("token"), _bearer_token()} - {None}:
+        tokens.revoke(token)
     session.clear()
     return "", 204
 
@@ -110,6 +141,26 @@ def _error_response(exc: PlaywireError):
     return jsonify(error=exc.code, message=exc.message), STATUS.get(exc.code, 400)
 
 
+def _too_many_attempts(exc: TooManyAttempts):
+    body = jsonify(error=exc.code, message=exc.message, retry_after=exc.retry_after)
+    return body, 429, {"Retry-After": str(exc.retry_after)}
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, ``Secure`` as ``--cookie-secure`` says: ``auto`` marks
+    the cookie Secure when the request came over HTTPS (directly, or per a trusted proxy's
+    ``X-Forwarded-Proto``)."""
+
+    def __init__(self, mode: str, proxies: TrustedProxies) -> None:
+        self.mode = mode
+        self.proxies = proxies
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if self.mode != "auto":
+            return self.mode == "on"
+        return self.proxies.is_https(request.environ)
+
+
 def _http_error_response(exc: HTTPException):
     """JSON for the API's own 404/405s; the rest of the site keeps Flask's pages."""
     if not request.path.startswith("/api/"):
@@ -121,8 +172,13 @@ def _http_error_response(exc: HTTPException):
 
 
 def init_app(app: Flask, origins: OriginPolicy) -> None:
-    """Register the API and the CORS headers allowed origins receive."""
+    """Register the API, its session cookie and the CORS headers allowed origins receive."""
+    config = app.extensions["playwire"].config
+    proxies = TrustedProxies(config.trusted_proxies)
+    app.extensions["playwire.proxies"] = proxies
+    app.session_interface = SessionCookies(config.cookie_secure, proxies)
     app.register_blueprint(bp)
+    app.register_error_handler(TooManyAttempts, _too_many_attempts)
     app.register_error_handler(PlaywireError, _error_response)
     app.register_error_handler(HTTPException, _http_error_response)
 

@@ -127,11 +127,13 @@ class PlaywireNamespace(flask_socketio.Namespace):
         the new session ahead of its ``presence`` (a second tab would otherwise hear of its
         own user's arrival first). The client hears of all this in :meth:`accepted`.
         """
-        member = self._authenticate(auth)
+        member, failure = self._authenticate(auth)
         bucket = TokenBucket(self.config.rate_limit, self.config.rate_burst)
         sid = flask.request.sid
-        pending = PendingSession(Session(sid=sid, member=member, bucket=bucket))
+        pending = PendingSession(Session(sid=sid, member=member, bucket=bucket), failure=failure)
         self._pending[sid] = pending
+        if failure is not None:
+            return
         try:
             pending.first = self.presence.join(self.namespace, member, sid)
             pending.joined = True
@@ -181,16 +183,22 @@ class PlaywireNamespace(flask_socketio.Namespace):
     def _announce(self, event: str, member: Member, skip_sid: Optional[str] = None) -> None:
         announce(self.socketio.server, self.namespace, event, member, skip_sid=skip_sid)
 
-    def _authenticate(self, auth: Any) -> Member:
+    def _authenticate(self, auth: Any) -> tuple[Member, Optional[ServiceUnavailable]]:
+        """The token's member, or a refusal. If revocations (Redis) cannot be read, the
+        session is let in to be told ``unavailable`` and disconnected, as when presence
+        cannot be joined."""
         token = auth.get("token") if isinstance(auth, dict) else auth
         if token is None:
             token = flask.session.get("token")
         if token is None:
             raise ConnectionRefusedError(errors.AUTHENTICATION_REQUIRED)
+        tokens = self.services.tokens
         try:
-            return self.services.tokens.verify(token)
+            return tokens.verify(token), None
         except TokenError as exc:
             raise ConnectionRefusedError(str(exc)) from exc
+        except ServiceUnavailable as exc:
+            return tokens.verify(token, check_revoked=False), exc
 
     def _refuse_after_connect(self, session: Session, exc: ServiceUnavailable) -> None:
         self.sessions.pop(session.sid, None)
