@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from playwire.errors import INVALID_TARGET, EventError
+from typing import Any, Optional
+
+from playwire.errors import INVALID_PAYLOAD, INVALID_TARGET, EventError
+
+#: The longest keep-latest key (``"latest"``) a forward may carry.
+LATEST_MAX_LENGTH = 64
 
 
 def user_room(user_id: int) -> str:
@@ -30,3 +35,26 @@ def recipient_rooms(sender_id: int, target_id: int) -> list[str]:
     if sender_id == target_id:
         return [user_room(sender_id)]
     return [user_room(target_id), user_room(sender_id)]
+
+
+def check_latest(payload: dict) -> None:
+    """A ``latest`` key, if present, must be a string of at most 64 characters."""
+    if "latest" in payload:
+        latest = payload["latest"]
+        if not isinstance(latest, str) or len(latest) > LATEST_MAX_LENGTH:
+            raise EventError(INVALID_PAYLOAD, "latest must be a string of at most 64 characters")
+
+
+def latest_tag(namespace: Optional[str], data: Any) -> Optional[tuple]:
+    """The keep-latest tag of an outgoing event: ``(namespace, sender, key)`` for a
+    ``forwarded`` message with ``latest``, else None. A recipient's unsent message with the
+    same tag is replaced by the newer one (docs/protocol.md, *Keep-latest*)."""
+    if not isinstance(data, list) or len(data) != 2 or data[0] != "forwarded":
+        return None
+    message = data[1]
+    if not isinstance(message, dict):
+        return None
+    latest = message.get("latest")
+    if not isinstance(latest, str):
+        return None
+    return (namespace, message.get("sender"), latest)

@@ -47,6 +47,7 @@ DISCONNECT_REASONS = (
     "ping timeout",
     "transport close",
     "transport error",
+    "outbox full",  # --max-outbox (playwire.upstream.engineio.OUTBOX_FULL)
 )
 
 

@@ -12,6 +12,12 @@ leaves as one write. Only a connection whose client does not keep up, with its k
 full, gets a greenlet, for as long as its backlog lasts, so a slow client never holds up the
 sender of a broadcast. Incoming frames are unmasked by :func:`unmask_payload`.
 
+What waits for one connection is capped (``--max-outbox``): a connection whose unsent bytes
+pass the cap is dropped, so a client that stops reading costs at most that much memory and
+nobody else waits for it. A frame tagged for keep-latest (:mod:`playwire.keep_latest`)
+removes the unsent frame with the same tag and is appended: what a client receives is
+always a subsequence, in order, of what was sent to it.
+
 The Engine.IO socket that writes through an outbox, with pings as timers, is
 :class:`playwire.upstream.engineio.EngineSocket` (it overrides python-engineio's); the patch
 that makes gevent-websocket unmask with :func:`unmask_payload` is in
@@ -30,6 +36,15 @@ from engineio import packet
 from geventwebsocket.websocket import Header, WebSocket
 
 log = logging.getLogger(__name__)
+
+#: The cap when none was configured.
+DEFAULT_MAX_OUTBOX = 1_048_576
+#: Blanked frames an outbox tolerates before it squeezes them out.
+COMPACT_AFTER = 64
+
+
+def log_overflow(sid: str, size: int, limit: int) -> None:
+    log.warning("session %s disconnected: %d bytes unsent, over --max-outbox %d", sid, size, limit)
 
 
 def websocket_frame(pkt: packet.Packet) -> bytes:
@@ -53,23 +68,73 @@ class Outbox:
     the middle of a broadcast. Frames leave in the order they were put.
     """
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(
+        self, websocket: WebSocket, sid: str = "", limit: int = DEFAULT_MAX_OUTBOX
+    ) -> None:
         self.websocket = websocket
         self.socket = websocket.handler.socket  # gevent's socket: sendall waits cooperatively
         self._send_without_waiting = self.socket._sock.send  # the OS socket, non-blocking
+        self.sid = sid
+        self.limit = limit
         self.frames: list[bytes] = []
+        #: Bytes not yet sent: those in ``frames`` plus those a backlog greenlet is sending.
+        self.size = 0
+        #: Keep-latest tag → index in ``frames`` of the unsent frame that carries it.
+        self.latest: dict[tuple, int] = {}
+        self.blanks = 0  # frames replaced by a newer one with their tag, left as b""
         self.flush_scheduled = False
         self.backlog: Optional[gevent.Greenlet] = None
         self.closing = False
         self.broken = False
+        self.overflowed = False
 
-    def put(self, frame: bytes) -> None:
+    def put(self, frame: bytes, latest: Optional[tuple] = None) -> None:
         if self.closing or self.broken:
             return
         self.frames.append(frame)
+        self.size += len(frame)
+        if latest is not None:
+            self._keep_latest(latest)
+        if self.size > self.limit:
+            log_overflow(self.sid, self.size, self.limit)
+            self.overflowed = True
+            self._break()  # the reader wakes up and ends the session
+            return
         if not self.flush_scheduled and self.backlog is None:
             self.flush_scheduled = True
             _due_for_writing.add(self)
+
+    def _keep_latest(self, latest: tuple) -> None:
+        """The frame just appended carries ``latest``: blank the unsent one with that tag,
+        if any. Blanks are squeezed out once they are most of the outbox, so that replacing
+        costs O(1) and no unbounded memory."""
+        index = self.latest.get(latest)
+        self.latest[latest] = len(self.frames) - 1
+        if index is None:
+            return
+        self.size -= len(self.frames[index])
+        self.frames[index] = b""
+        self.blanks += 1
+        if self.blanks > COMPACT_AFTER and self.blanks * 2 > len(self.frames):
+            self._squeeze_blanks()
+
+    def _squeeze_blanks(self) -> None:
+        moved, kept = {}, []
+        for index, frame in enumerate(self.frames):
+            if frame:
+                moved[index] = len(kept)
+                kept.append(frame)
+        self.frames = kept
+        self.latest = {tag: moved[index] for tag, index in self.latest.items()}
+        self.blanks = 0
+
+    def _take_frames(self) -> bytes:
+        """Everything unsent as one block; no tag can be replaced once it leaves ``frames``."""
+        data = b"".join(self.frames)
+        self.frames.clear()
+        self.latest.clear()
+        self.blanks = 0
+        return data
 
     def close(self, wait: bool) -> None:
         """Write what is pending, then the closing handshake; nothing is sent after it."""
@@ -102,8 +167,7 @@ class Outbox:
         """Send as much of the outbox as the kernel takes without waiting."""
         if not self.frames or self.broken:
             return
-        data = b"".join(self.frames)
-        self.frames.clear()
+        data = self._take_frames()
         try:
             sent = self._send_without_waiting(data)
         except BlockingIOError:
@@ -111,6 +175,7 @@ class Outbox:
         except OSError:
             self._break()
             return
+        self.size -= sent
         if sent < len(data):
             self.frames.append(data[sent:])
 
@@ -118,9 +183,9 @@ class Outbox:
         """A client that does not keep up: wait for its socket, in a greenlet of its own."""
         try:
             while self.frames and not self.broken:
-                data = b"".join(self.frames)
-                self.frames.clear()
+                data = self._take_frames()
                 self.socket.sendall(data)
+                self.size -= len(data)
         except OSError:
             self._break()
         finally:
@@ -136,6 +201,9 @@ class Outbox:
         """The connection failed: drop what is pending and wake the reader, which ends it."""
         self.broken = True
         self.frames.clear()
+        self.latest.clear()
+        self.blanks = 0
+        self.size = 0
         with contextlib.suppress(OSError):
             self.socket._sock.shutdown(stdlib_socket.SHUT_RDWR)
 

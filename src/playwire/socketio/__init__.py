@@ -63,6 +63,7 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
         logger=False,
         engineio_logger=False,
     )
+    server.eio.max_outbox = config.max_outbox
     # Handlers only read the cookie, at connect: no per-connection copy of the session.
     socketio.bind(app, server, manage_session=False)
     register_namespaces(services)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from playwire.errors import TARGET_OFFLINE, EventError
-from playwire.forwarding import recipient_rooms, stamped, target_of
+from playwire.forwarding import check_latest, recipient_rooms, stamped, target_of
 from playwire.socketio.base import PlaywireNamespace, Session
 
 
@@ -14,6 +14,7 @@ class ForwardNamespace(PlaywireNamespace):
         sessions get ``forwarded`` with ``sender`` set, each exactly once.
         """
         target = target_of(data)
+        check_latest(data)
         if not self.presence.is_online(self.namespace, target):
             raise EventError(TARGET_OFFLINE, f"user {target} has no session in /forward")
         rooms = recipient_rooms(session.user_id, target)

@@ -12,6 +12,9 @@ python-socketio 5.18.1 (:mod:`playwire.upstream.socketio`)
     told whether an ack is expected, without Flask's per-event request context.
   - ``Server._handle_connect``: calls the namespace back once its CONNECT packet is sent.
   - ``Packet.uses_binary_events = False`` (``JsonPacket``): no scan for binary attachments.
+  - ``Packet.encode`` (``JsonPacket``): a forward with ``latest`` is encoded as a tagged
+    string, for keep-latest (:mod:`playwire.keep_latest`).
+  - ``Server._handle_eio_message``: a packet that cannot be decoded closes its connection.
   - ``BaseManager.get_participants`` (reads ``pending_connect``): broadcasts skip sessions whose
     connect handler still runs.
   - ``Manager.emit`` (``CountingManager``): the same loop, counting each emit's recipients
@@ -30,6 +33,9 @@ python-engineio 4.15.1 (:mod:`playwire.upstream.engineio`)
   - ``Socket.send``, ``Socket.close``, ``Socket.schedule_ping`` (and ``_send_ping``),
     ``Socket._websocket_handler`` (its upgrade and read loop copied): WebSocket writes go
     through :class:`~playwire.websocket.Outbox`, pings are timers.
+  - ``Socket.send``, ``Socket.poll``, ``Socket.handle_post_request`` (and the POST error
+    path of ``Server.handle_request``): long-polling's queue capped by ``--max-outbox`` and
+    keep-latest; a bad POST closes its socket at once and is answered 400.
   - ``Payload.max_decode_packets``: raised from 16 (``--max-poll-packets``).
 
 Flask-SocketIO 5.7.0 (:mod:`playwire.upstream.flask_socketio`)

@@ -5,11 +5,16 @@ serves its sockets as :class:`EngineSocket` objects, whose WebSocket transport w
 a :class:`~playwire.websocket.Outbox` instead of a writer greenlet and whose pings are
 timers instead of sleeping greenlets: an idle WebSocket connection holds one greenlet, its
 reader, instead of three. The protocol is Engine.IO's, the upgrade from long-polling
-included; long-polling connections use Engine.IO's queue unchanged.
+included. Long-polling connections use Engine.IO's queue, under the outbox's two rules:
+past ``--max-outbox`` unsent bytes the connection is closed, and a keep-latest packet
+removes the queued one with the same tag before it is queued (a scan of the queue, which a
+long-polling client empties at each request). A packet or POST the server cannot decode
+closes that client's connection, logged as a warning, not as the server's error.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Optional
 
@@ -20,7 +25,13 @@ from engineio.payload import Payload
 from engineio.socket import Socket
 from geventwebsocket.websocket import WebSocket
 
-from playwire.websocket import Outbox, websocket_frame
+from playwire.keep_latest import latest_of
+from playwire.websocket import DEFAULT_MAX_OUTBOX, Outbox, log_overflow, websocket_frame
+
+log = logging.getLogger(__name__)
+
+#: The disconnect reason of a session dropped by ``--max-outbox`` (metrics count it).
+OUTBOX_FULL = "outbox full"
 
 #: The upstream code these overrides copy or depend on, and its fingerprint (see
 #: :func:`playwire.upstream.changed`).
@@ -34,6 +45,9 @@ UPSTREAM = {
     "engineio.socket:Socket.schedule_ping": "ad28edec571600f6",
     "engineio.socket:Socket._send_ping": "8239008968c03f48",
     "engineio.socket:Socket._websocket_handler": "613e11f7821225c9",
+    "engineio.socket:Socket.poll": "cebc43071d6d3b76",
+    "engineio.socket:Socket.handle_post_request": "2803b6d94a5d1ed8",
+    "engineio.server:Server.handle_request": "f2ee31fb35a83b47",
     "engineio.payload:Payload.max_decode_packets": "62c59f92cd72c21c",
     "engineio.payload:Payload.decode": "e72f56f7a61b9a99",
 }
@@ -54,15 +68,72 @@ class EngineSocket(Socket):
 
     outbox: Optional[Outbox] = None
     ping_timer = None
+    #: Long-polling: bytes of the packets in Engine.IO's queue, and their keep-latest tags.
+    queued_bytes = 0
+    overflowing = False
+    _queued_latest: Optional[dict] = None
 
-    # Replaces Socket.send of python-engineio 4.15.1 on a WebSocket: the frame goes into the
-    # outbox (built once per packet) instead of the writer greenlet's queue; unlogged.
+    # Replaces Socket.send of python-engineio 4.15.1: on a WebSocket the frame goes into the
+    # outbox (built once per packet) instead of the writer greenlet's queue; on long-polling
+    # into Engine.IO's queue, counted and capped; unlogged.
     def send(self, pkt: packet.Packet) -> None:
         outbox = self.outbox
         if outbox is None:
-            super().send(pkt)
+            self._queue_for_polling(pkt, latest_of(pkt))
         elif self.check_ping_timeout():
-            outbox.put(websocket_frame(pkt))
+            outbox.put(websocket_frame(pkt), latest_of(pkt))
+
+    def _queue_for_polling(self, pkt: packet.Packet, latest: Optional[tuple]) -> None:
+        if self.overflowing or not self.check_ping_timeout():
+            return
+        if latest is not None:
+            self._drop_queued(pkt, latest)
+        self.queued_bytes += len(pkt.encode())  # Engine.IO caches the encoding it sends
+        limit = self.server.max_outbox
+        if self.queued_bytes > limit:
+            log_overflow(self.sid, self.queued_bytes, limit)
+            self.overflowing = True
+            # Not here: this may be the middle of a broadcast, and closing runs handlers.
+            self.server.start_background_task(self.close, wait=False, reason=OUTBOX_FULL)
+            return
+        self.queue.put(pkt)
+
+    def _drop_queued(self, pkt: packet.Packet, latest: tuple) -> None:
+        """Take the queued packet tagged ``latest`` out of the queue, if it is still there."""
+        if self._queued_latest is None:
+            self._queued_latest = {}
+        old = self._queued_latest.get(latest)
+        self._queued_latest[latest] = pkt
+        if old is None:
+            return
+        try:
+            self.queue.queue.remove(old)  # gevent's Queue keeps its items in a deque
+        except ValueError:
+            return  # already taken by a poll
+        self.queue.task_done()  # the queue counts unfinished items; this one never will be
+        self.queued_bytes -= len(old.encode())
+
+    # Extends Socket.poll of python-engineio 4.15.1: what it returns is no longer queued.
+    def poll(self) -> list:
+        packets = super().poll()
+        self.queued_bytes = max(0, self.queued_bytes - sum(len(p.encode()) for p in packets))
+        if self._queued_latest:
+            self._queued_latest.clear()
+        return packets
+
+    # Extends Socket.handle_post_request of python-engineio 4.15.1. On a bad packet, its
+    # Server.handle_request answers 400 after Server.disconnect, which waits until the client
+    # fetched its CLOSE packet: a client sending garbage may never poll again, and its POST
+    # (and a greenlet) hangs meanwhile. A body it cannot decode (not UTF-8, bad base64, an
+    # empty packet, more than --max-poll-packets) it logs as its error and answers 200.
+    # Here both close the socket at once and answer 400.
+    def handle_post_request(self, environ) -> None:
+        try:
+            super().handle_post_request(environ)
+        except (exceptions.EngineIOError, ValueError) as exc:
+            log.warning("closing %s: bad long-polling POST (%r)", self.sid, exc)
+            self.close(wait=False, reason=self.server.reason.TRANSPORT_ERROR)
+            raise exceptions.EngineIOError("bad long-polling POST") from exc
 
     # Replaces Socket.close of python-engineio 4.15.1 on a WebSocket: its body, minus the
     # queue whose writer it would wake; the outbox writes what is pending, then closes.
@@ -119,10 +190,11 @@ class EngineSocket(Socket):
         else:
             self.connected = True
             self.upgraded = True
-        self._attach_outbox(Outbox(websocket))
+        self._attach_outbox(Outbox(websocket, self.sid, self.server.max_outbox))
         self._read_packets(ws)
         self.outbox.close(wait=True)
-        self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        reason = OUTBOX_FULL if self.outbox.overflowed else self.server.reason.TRANSPORT_CLOSE
+        self.close(wait=False, abort=True, reason=reason)
         return []
 
     def _attach_outbox(self, outbox: Outbox) -> None:
@@ -137,7 +209,7 @@ class EngineSocket(Socket):
                 break
             self.queue.task_done()
             if pkt is not None:
-                outbox.put(websocket_frame(pkt))
+                outbox.put(websocket_frame(pkt), latest_of(pkt))
         self.outbox = outbox
 
     def _upgrade(self, ws) -> bool:
@@ -158,7 +230,8 @@ class EngineSocket(Socket):
         return True
 
     def _read_packets(self, ws) -> None:
-        """Receive until the client goes, as Engine.IO does."""
+        """Receive until the client goes, as Engine.IO does; a packet that cannot be
+        decoded closes the connection (the client's fault, so not logged as an error)."""
         while True:
             try:
                 data = self._receive(ws)
@@ -169,7 +242,12 @@ class EngineSocket(Socket):
             if data is None:
                 return
             try:
-                self.receive(packet.Packet(encoded_packet=data))
+                pkt = packet.Packet(encoded_packet=data)
+            except (ValueError, TypeError) as exc:
+                log.warning("closing %s: bad Engine.IO packet (%r)", self.sid, exc)
+                return
+            try:
+                self.receive(pkt)
             except exceptions.UnknownPacketError:
                 pass
             except exceptions.SocketIsClosedError:
@@ -187,6 +265,9 @@ class EngineSocket(Socket):
 
 class EngineServer(engineio.Server):
     """python-engineio's server, serving its sockets as :class:`EngineSocket` objects."""
+
+    #: Unsent bytes beyond which a connection is closed (``--max-outbox``).
+    max_outbox = DEFAULT_MAX_OUTBOX
 
     # Extends Server._trigger_event of python-engineio 4.15.1: _handle_connect builds a plain
     # Socket (no seam for its class) and fires "connect" before scheduling anything on it.

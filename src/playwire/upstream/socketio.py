@@ -12,7 +12,9 @@
   accepted).
 - :class:`CountingManager`: each emit counts the sessions it reached (deliveries metric).
 - :class:`PlaywireRedisManager`: the message queue of a cluster, made to tell failures.
-- :class:`JsonPacket`: no scan for binary attachments.
+- :class:`JsonPacket`: no scan for binary attachments; keep-latest forwards tagged.
+- ``PlaywireServer._handle_eio_message``: a Socket.IO packet that cannot be decoded closes
+  its sender's connection.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from redis.retry import Retry
 from socketio import packet
 
 from playwire.errors import ServiceUnavailable
+from playwire.forwarding import latest_tag
+from playwire.keep_latest import Tagged
 from playwire.redis_client import connect
 from playwire.upstream.engineio import EngineServer
 
@@ -45,6 +49,8 @@ UPSTREAM = {
     "socketio.server:Server._handle_connect": "cf14174af23010de",
     "socketio.server:Server._send_packet": "3b96d77d90f42cc9",
     "socketio.packet:Packet.__init__": "156b2e4ab52d5991",
+    "socketio.packet:Packet.encode": "36e1c163ae5e3170",
+    "socketio.server:Server._handle_eio_message": "b9a79d2e0431c08c",
     "socketio.base_manager:BaseManager.get_participants": "776a87f004d59458",
     "socketio.manager:Manager.emit": "2489ccd82098f96d",
     "socketio.base_manager:BaseManager.pre_connect": "82f01f4d18bec153",
@@ -73,6 +79,13 @@ class JsonPacket(packet.Packet):
     # 5.18.1: the scan of every payload for bytes is wasted on JSON-only events.
     uses_binary_events = False
 
+    # Extends Packet.encode of python-socketio 5.18.1: a forward with "latest" comes out as a
+    # Tagged str, which Engine.IO wraps unchanged, so each recipient's queue can replace it.
+    def encode(self):
+        encoded = super().encode()
+        latest = latest_tag(self.namespace, self.data) if self.packet_type == packet.EVENT else None
+        return encoded if latest is None else Tagged(encoded, latest)
+
 
 class PlaywireServer(python_socketio.Server):
     """python-socketio's server, with the dispatch and connect hooks of Playwire's namespaces.
@@ -84,6 +97,20 @@ class PlaywireServer(python_socketio.Server):
     # it): Engine.IO's WebSocket writes go through an outbox (playwire.upstream.engineio).
     def _engineio_server_class(self):
         return EngineServer
+
+    # Extends Server._handle_eio_message of python-socketio 5.18.1, whose decoding errors
+    # python-engineio logs as its own and which leaves the connection open: here they
+    # close the sender's connection (without waiting: a long-polling client may never
+    # fetch the CLOSE packet), logged as a warning.
+    def _handle_eio_message(self, eio_sid, data):
+        try:
+            return super()._handle_eio_message(eio_sid, data)
+        except Exception as exc:  # what the packet's sender did wrong, not this server
+            log.warning("closing %s: bad Socket.IO packet (%r)", eio_sid, exc)
+            socket = self.eio.sockets.get(eio_sid)
+            if socket is not None:
+                socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
+            return None
 
     def _playwire_namespace(self, namespace: str | None) -> Any:
         handler = self.namespace_handlers.get(namespace or "/")

@@ -1,0 +1,82 @@
+"""Slow readers (docs/protocol.md, *Limits and abuse*): a session whose unsent data passes
+``--max-outbox`` is disconnected, memory stays bounded, and nobody else waits or loses
+anything. The slow clients are raw WebSockets that complete the handshake, then never read.
+"""
+
+from __future__ import annotations
+
+import time
+
+from raw_clients import join_raw, open_raw, rss_bytes
+
+SLOW_READERS = 5
+MESSAGE = "m" * 1000  # 1 KB chat messages
+# Pings far apart: the slow readers never answer them, and only the cap may drop them here.
+FLAGS = ("--rate-limit", "100000", "--rate-burst", "100000", "--ping-interval", "120")
+MIB = 1024 * 1024
+
+
+def slow_readers(server, count):
+    """``count`` users, each with one /chat session that stops reading after its CONNECT."""
+    sockets, ids = [], set()
+    for _ in range(count):
+        account = server.register()
+        ws = open_raw(server, receive_buffer=4096)
+        join_raw(ws, "/chat", account["token"])
+        sockets.append(ws)
+        ids.add(account["id"])
+    return sockets, ids
+
+
+def test_slow_readers_are_disconnected_and_memory_stays_bounded(start_server, connect):
+    server = start_server(*FLAGS)  # the default --max-outbox, 1 MiB
+    chatter = server.register()
+    talker = connect(server, "/chat", chatter["token"])
+    listener_account = server.register()
+    listener = connect(server, "/chat", listener_account["token"])
+    for client in (talker, listener):
+        client.expect("presence")
+        client.expect("history")
+    assert talker.expect("user_joined")["id"] == listener_account["id"]
+    baseline = rss_bytes(server.process.pid)
+    sockets, slow_ids = slow_readers(server, SLOW_READERS)
+    for _ in slow_ids:
+        assert talker.expect("user_joined")["id"] in slow_ids
+        assert listener.expect("user_joined")["id"] in slow_ids
+
+    gone: set[int] = set()
+    sent, talker_got, peak = 0, 0, baseline
+    deadline = time.monotonic() + 120
+    # Chat until every slow reader was dropped; the listener reads all along.
+    while gone != slow_ids:
+        assert time.monotonic() < deadline, f"still connected: {slow_ids - gone}"
+        for _ in range(99):
+            talker.emit("message", {"message": MESSAGE})
+        assert talker.call("message", {"message": MESSAGE})["ok"] is True  # after the 99
+        sent += 100
+        peak = max(peak, rss_bytes(server.process.pid))
+        for name, data in talker.pending():
+            if name == "user_left":
+                gone.add(data["id"])
+            else:
+                talker_got += name == "message"
+    assert count_messages(talker, sent - talker_got, chatter["id"], slow_ids)
+    assert count_messages(listener, sent, chatter["id"], slow_ids)
+    # What the slow readers held: at most 1 MiB each in the outbox, plus the kernel's buffers.
+    assert peak - baseline < 24 * MIB, (baseline, peak)
+    assert server.log().count(f"over --max-outbox {MIB}") == SLOW_READERS
+    for ws in sockets:
+        ws.close()
+
+
+def count_messages(client, expected, author, leavers):
+    """Read ``expected`` chat messages of ``author``; only leavers' departures between them."""
+    received = 0
+    while received < expected:
+        name, data = client.next()
+        if name == "message":
+            assert data["message"] == MESSAGE and data["user_id"] == author
+            received += 1
+        else:
+            assert name == "user_left" and data["id"] in leavers, (name, data)
+    return True
