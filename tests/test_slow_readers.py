@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from raw_clients import join_raw, open_raw, rss_bytes
+from raw_clients import RawPolling, join_raw, open_raw, rss_bytes
 
 SLOW_READERS = 5
 MESSAGE = "m" * 1000  # 1 KB chat messages
@@ -17,13 +17,18 @@ MIB = 1024 * 1024
 
 
 def slow_readers(server, count):
-    """``count`` users, each with one /chat session that stops reading after its CONNECT."""
+    """``count`` users, each with one /chat session that stops reading after its CONNECT:
+    WebSockets, and one long-polling session that never polls again."""
     sockets, ids = [], set()
-    for _ in range(count):
+    for n in range(count):
         account = server.register()
-        ws = open_raw(server, receive_buffer=4096)
-        join_raw(ws, "/chat", account["token"])
-        sockets.append(ws)
+        if n == 0:
+            client = RawPolling(server)
+            client.join("/chat", account["token"])
+        else:
+            client = open_raw(server, receive_buffer=4096)
+            join_raw(client, "/chat", account["token"])
+        sockets.append(client)
         ids.add(account["id"])
     return sockets, ids
 
