@@ -99,7 +99,9 @@ def start_node(
     instance_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "playwire", "serve", "--port", str(port)]
     command += ["--instance-dir", str(instance_dir), "--message-queue", queue]
-    command += ["--database", database, "--secret-key", secret_key, *flags]
+    command += ["--database", database, "--secret-key", secret_key]
+    # nginx, on this host, is the proxy whose X-Forwarded-For names the client.
+    command += ["--trusted-proxies", "127.0.0.1", *flags]
     log = open(instance_dir / "server.log", "ab")  # noqa: SIM115 (the child process writes it)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -14,30 +14,39 @@ import websocket
 from support import EVENT_TIMEOUT
 
 
-def websocket_url(server: Any) -> str:
-    return f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
+class RawSession:
+    """Engine.IO and Socket.IO over a WebSocket, by hand: the test decides when to read and
+    whether to answer pings."""
 
+    def __init__(self, server, receive_buffer: Optional[int] = None) -> None:
+        options = {}
+        if receive_buffer:
+            options["sockopt"] = ((socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer),)
+        url = f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
+        self.ws = websocket.create_connection(url, timeout=EVENT_TIMEOUT, **options)
+        opening = self.ws.recv()
+        assert opening.startswith("0"), opening
+        self.handshake = json.loads(opening[1:])
 
-def open_raw(server: Any, receive_buffer: Optional[int] = None) -> websocket.WebSocket:
-    """A WebSocket with Engine.IO's OPEN packet read; nothing else done."""
-    options = [(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)] if receive_buffer else []
-    ws = websocket.create_connection(
-        websocket_url(server), timeout=EVENT_TIMEOUT, sockopt=options, enable_multithread=True
-    )
-    opening = ws.recv()
-    assert opening.startswith("0{"), opening
-    return ws
+    def join(self, namespace: str, token: str) -> None:
+        """Connect to ``namespace``; returns once its ``presence`` arrived."""
+        self.ws.send(f"40{namespace},{json.dumps({'token': token})}")
+        assert self.ws.recv().startswith(f"40{namespace},")
+        assert self.next_event(namespace)[0] == "presence"
 
+    def next_event(self, namespace: str) -> tuple[str, Any]:
+        """The next Socket.IO event on ``namespace``, answering pings on the way."""
+        prefix = f"42{namespace},"
+        while True:
+            packet = self.ws.recv()
+            if packet == "2":
+                self.ws.send("3")
+            elif packet.startswith(prefix):
+                name, *args = json.loads(packet[len(prefix) :])
+                return name, args[0] if args else None
 
-def join_raw(ws: websocket.WebSocket, namespace: str, token: str) -> str:
-    """Socket.IO's CONNECT to ``namespace``; returns the session id."""
-    ws.send(f"40{namespace},{json.dumps({'token': token})}")
-    while True:
-        reply = ws.recv()
-        if reply.startswith(f"40{namespace},"):
-            return json.loads(reply.split(",", 1)[1])["sid"]
-        if reply.startswith(f"44{namespace},"):
-            raise AssertionError(f"refused: {reply}")
+    def close(self) -> None:
+        self.ws.close(timeout=1)
 
 
 def rss_bytes(pid: int) -> int:

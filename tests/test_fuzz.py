@@ -20,7 +20,7 @@ import websocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raw_clients import RawPolling, open_raw
+from raw_clients import RawPolling, RawSession
 from support import EVENT_TIMEOUT, EventClient, ServerProcess
 
 FUZZ = settings(
@@ -115,7 +115,7 @@ def still_serving(server: ServerProcess, honest: HonestPair) -> None:
     sent=st.lists(frames, min_size=1, max_size=6),
 )
 def test_random_websocket_frames(fuzz_server, honest, fuzzer_token, authenticate, sent):
-    ws = open_raw(fuzz_server)
+    ws = RawSession(fuzz_server).ws
     try:
         if authenticate:
             ws.send(f"40{authenticate},{json.dumps({'token': fuzzer_token})}")

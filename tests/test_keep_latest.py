@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from raw_clients import RawPolling, events_in, join_raw, open_raw
+from raw_clients import RawPolling, RawSession, events_in
 
 POSITIONS = 1500
 EVERY = 50  # a plain forward after every 50 positions
@@ -17,14 +17,14 @@ FLAGS = ("--rate-limit", "100000", "--rate-burst", "100000")
 
 class RawWebSocketReceiver:
     def __init__(self, server, token):
-        self.ws = open_raw(server, receive_buffer=4096)
-        join_raw(self.ws, "/forward", token)
+        self.session = RawSession(server, receive_buffer=4096)
+        self.session.join("/forward", token)
 
     def read(self) -> list[str]:
-        return [self.ws.recv()]
+        return [self.session.ws.recv()]
 
     def close(self):
-        self.ws.close()
+        self.session.close()
 
 
 class RawPollingReceiver:

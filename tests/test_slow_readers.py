@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from raw_clients import RawPolling, join_raw, open_raw, rss_bytes
+from raw_clients import RawPolling, RawSession, rss_bytes
 
 SLOW_READERS = 5
 MESSAGE = "m" * 1000  # 1 KB chat messages
@@ -26,8 +26,8 @@ def slow_readers(server, count):
             client = RawPolling(server)
             client.join("/chat", account["token"])
         else:
-            client = open_raw(server, receive_buffer=4096)
-            join_raw(client, "/chat", account["token"])
+            client = RawSession(server, receive_buffer=4096)
+            client.join("/chat", account["token"])
         sockets.append(client)
         ids.add(account["id"])
     return sockets, ids
@@ -70,8 +70,8 @@ def test_slow_readers_are_disconnected_and_memory_stays_bounded(start_server, co
     # What the slow readers held: at most 1 MiB each in the outbox, plus the kernel's buffers.
     assert peak - baseline < 24 * MIB, (baseline, peak)
     assert server.log().count(f"over --max-outbox {MIB}") == SLOW_READERS
-    for ws in sockets:
-        ws.close()
+    for client in sockets:
+        client.close()
 
 
 def count_messages(client, expected, author, leavers):

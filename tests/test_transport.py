@@ -5,13 +5,12 @@ library would hide them."""
 from __future__ import annotations
 
 import json
-import socket
 import time
-from typing import Any, Optional
 
 import pytest
 import websocket
 
+from raw_clients import RawSession
 from support import EVENT_TIMEOUT
 
 
@@ -19,41 +18,6 @@ from support import EVENT_TIMEOUT
 def transport() -> str:
     """The python-socketio clients of these tests use WebSocket (one test upgrades to it)."""
     return "websocket"
-
-
-class RawSession:
-    """Engine.IO and Socket.IO over a WebSocket, by hand: the test decides when to read and
-    whether to answer pings."""
-
-    def __init__(self, server, receive_buffer: Optional[int] = None) -> None:
-        options = {}
-        if receive_buffer:
-            options["sockopt"] = ((socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer),)
-        url = f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
-        self.ws = websocket.create_connection(url, timeout=EVENT_TIMEOUT, **options)
-        opening = self.ws.recv()
-        assert opening.startswith("0"), opening
-        self.handshake = json.loads(opening[1:])
-
-    def join(self, namespace: str, token: str) -> None:
-        """Connect to ``namespace``; returns once its ``presence`` arrived."""
-        self.ws.send(f"40{namespace},{json.dumps({'token': token})}")
-        assert self.ws.recv().startswith(f"40{namespace},")
-        assert self.next_event(namespace)[0] == "presence"
-
-    def next_event(self, namespace: str) -> tuple[str, Any]:
-        """The next Socket.IO event on ``namespace``, answering pings on the way."""
-        prefix = f"42{namespace},"
-        while True:
-            packet = self.ws.recv()
-            if packet == "2":
-                self.ws.send("3")
-            elif packet.startswith(prefix):
-                name, *args = json.loads(packet[len(prefix) :])
-                return name, args[0] if args else None
-
-    def close(self) -> None:
-        self.ws.close(timeout=1)
 
 
 def test_pings_keep_an_idle_websocket_open(start_server):
@@ -92,7 +56,10 @@ def test_a_client_that_stops_answering_pings_is_closed_and_announced(start_serve
 
 
 def test_a_client_that_does_not_read_holds_up_nobody_and_loses_nothing(start_server, connect):
-    server = start_server("--rate-limit", "10000", "--rate-burst", "10000")
+    # A cap above the backlog: past it the session is dropped (tests/test_slow_readers.py).
+    server = start_server(
+        "--rate-limit", "10000", "--rate-burst", "10000", "--max-outbox", "16000000"
+    )
     alice, bob = server.register(), server.register()
     reader = RawSession(server, receive_buffer=4096)
     reader.join("/forward", bob["token"])
