@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from raw_clients import RawPolling, RawSession, rss_bytes
+from test_metrics import scrape, value
 
 SLOW_READERS = 5
 MESSAGE = "m" * 1000  # 1 KB chat messages
@@ -70,6 +71,8 @@ def test_slow_readers_are_disconnected_and_memory_stays_bounded(start_server, co
     # What the slow readers held: at most 1 MiB each in the outbox, plus the kernel's buffers.
     assert peak - baseline < 24 * MIB, (baseline, peak)
     assert server.log().count(f"over --max-outbox {MIB}") == SLOW_READERS
+    disconnects = value(scrape(server), "playwire_disconnects_total", reason="outbox full")
+    assert disconnects == SLOW_READERS
     for client in sockets:
         client.close()
 
