@@ -25,7 +25,7 @@ from engineio.payload import Payload
 from engineio.socket import Socket
 from geventwebsocket.websocket import WebSocket
 
-from playwire.keep_latest import latest_of
+from playwire.keep_latest import Tagged, latest_of
 from playwire.websocket import DEFAULT_MAX_OUTBOX, Outbox, log_overflow, websocket_frame
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ class EngineSocket(Socket):
         if outbox is None:
             self._queue_for_polling(pkt, latest_of(pkt))
         elif self.check_ping_timeout():
-            outbox.put(websocket_frame(pkt), latest_of(pkt))
+            data = pkt.data  # latest_of(pkt), inlined: this runs for every recipient
+            outbox.put(websocket_frame(pkt), data.latest if type(data) is Tagged else None)
 
     def _queue_for_polling(self, pkt: packet.Packet, latest: Optional[tuple]) -> None:
         if self.overflowing or not self.check_ping_timeout():
