@@ -65,10 +65,10 @@ class PlaywireInstrumentedServer(InstrumentedServer):
             buffer.push("bytesIn", len(data or ""))
             return data
 
-        def counted_put(outbox, frame):
+        def counted_put(outbox, frame, latest=None):
             buffer.push("packetsOut")
             buffer.push("bytesOut", len(frame))
-            return put(outbox, frame)
+            return put(outbox, frame, latest)
 
         engineio.EngineSocket._receive = counted_receive
         websocket.Outbox.put = counted_put
