@@ -3,26 +3,26 @@
 Uses the Redis on ``--redis`` when one answers there, else starts one; starts the nodes with a
 shared message queue, database and secret key; runs nginx unprivileged from a prefix of its
 own with ``deploy/nginx.conf``; prints the URL and stops everything on Ctrl-C.
-The cluster tests use the same functions (standard library only).
+The cluster tests start Redis and nginx with the same functions; the nodes, here and there,
+are ``playwire.devserver``'s server processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Optional
 from urllib.parse import urlparse
+
+from playwire.devserver import ServerProcess, port_open, start, stop, wait_until_ready
 
 NGINX_CONF = Path(__file__).resolve().parent / "nginx.conf"
 
@@ -70,14 +70,10 @@ def start_nginx(prefix: Path, listen_port: int, node_ports: list[int]) -> subpro
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
     config = prefix / "nginx.conf"
     config.write_text(nginx_main_config(prefix, listen_port, node_ports))
-    log = open(prefix / "nginx.out", "ab")  # noqa: SIM115 (the child process writes it)
-    process = subprocess.Popen(
-        [nginx_binary(), "-p", str(prefix), "-c", str(config), "-e", str(prefix / "error.log")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    wait_for_port(listen_port, process, prefix / "error.log")
+    error_log = prefix / "error.log"
+    command = [nginx_binary(), "-p", str(prefix), "-c", str(config), "-e", str(error_log)]
+    process = start(command, prefix / "nginx.out")
+    _wait_for_port(process, listen_port, error_log)
     return process
 
 
@@ -87,77 +83,28 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen:
     log = workdir / "redis.log"
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", "--dir", str(workdir), "--logfile", str(log)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    wait_for_port(port, process, log)
+    # redis-server writes its log itself; what it prints before that goes to redis.out.
+    process = start(command, workdir / "redis.out")
+    _wait_for_port(process, port, log)
     return process
 
 
 def start_node(
     port: int, instance_dir: Path, queue: str, database: str, secret_key: str, *flags: str
-) -> subprocess.Popen:
+) -> ServerProcess:
     """``python -m playwire serve`` as one node; returns once /healthz answers."""
-    instance_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "playwire", "serve", "--port", str(port)]
-    command += ["--instance-dir", str(instance_dir), "--message-queue", queue]
-    command += ["--database", database, "--secret-key", secret_key]
+    flags = ("--message-queue", queue, "--database", database, "--secret-key", secret_key, *flags)
     # nginx, on this host, is the proxy whose X-Forwarded-For names the client.
-    command += ["--trusted-proxies", "127.0.0.1", *flags]
-    log = open(instance_dir / "server.log", "ab")  # noqa: SIM115 (the child process writes it)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    log.close()
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", process, instance_dir / "server.log")
-    return process
+    flags = ("--trusted-proxies", "127.0.0.1", *flags)
+    return ServerProcess(instance_dir, *flags, port=port).start()
 
 
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
+def _wait_for_port(process: subprocess.Popen, port: int, log: Path) -> None:
     try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    _wait(lambda: port_open(port), process, log, timeout, f"port {port}")
-
-
-def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    def ready() -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    _wait(ready, process, log, timeout, url)
-
-
-def _wait(ready, process: subprocess.Popen, log: Path, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited early:\n{_tail(log)}")
-        if ready():
-            return
-        time.sleep(0.05)  # polling a process that is starting up
-    raise RuntimeError(f"{what} not ready after {timeout}s:\n{_tail(log)}")
-
-
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-4000:] if path.exists() else ""
-
-
-def stop(process: Optional[subprocess.Popen], timeout: float = 10) -> None:
-    """Terminate a child, and kill it if it does not end in time."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        wait_until_ready(process, lambda: port_open(port), log, f"{process.args[0]} on {port}")
+    except RuntimeError:
+        stop(process)
+        raise
 
 
 def _secret_key(state: Path) -> str:
@@ -192,7 +139,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         key = _secret_key(state)
         for n, port in enumerate(ports):
             node_dir = state / f"node-{n + 1}"
-            children.append(start_node(port, node_dir, args.redis, args.database, key))
+            node = start_node(port, node_dir, args.redis, args.database, key)
+            children.append(node.process)
             print(f"node {n + 1}: http://127.0.0.1:{port} (log: {node_dir}/server.log)")
         children.append(start_nginx(state / "nginx", args.port, ports))
         print(f"\nPlaywire cluster: http://127.0.0.1:{args.port}   (Ctrl-C stops it)", flush=True)

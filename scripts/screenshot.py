@@ -15,18 +15,21 @@ from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))
+from playwire.devserver import ServerProcess
 
-from web_pages import (  # noqa: E402  (found through the path above)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The browser tests' page helpers: tests/ is no installed package, so its folder goes on the path.
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+from helpers.browser import (  # noqa: E402  (found through the path above)
     Player,
     chat_messages,
     expect_board,
+    launch_chromium,
     play,
     send_chat,
     start_game,
 )
-from web_support import ServerProcess, launch_chromium  # noqa: E402
 
 CHAT = [
     ("alice", "gg last time, rematch?"),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from postgres_support import Postgres, running_postgres
-from support import EventClient, ServerProcess
+from helpers.clients import EventClient
+from helpers.postgres import Postgres, own_postgres
+from helpers.server import ServerProcess, playwire_children
 
 TRANSPORTS = ["websocket", "polling"]
 
@@ -19,27 +19,8 @@ TRANSPORTS = ["websocket", "polling"]
 def no_server_left_behind():
     """Fail the run if any test left a server process of ours running."""
     yield
-    leftovers = [pid for pid in _children(os.getpid()) if b"playwire" in _cmdline(pid)]
+    leftovers = playwire_children(os.getpid())
     assert not leftovers, f"server processes left running: {leftovers}"
-
-
-def _children(parent: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent and fields[0] != "Z":
-            children.append(int(stat.parent.name))
-    return children
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 @pytest.fixture(scope="session")
@@ -74,10 +55,13 @@ def start_server(tmp_path) -> Iterator[Callable[..., ServerProcess]]:
         process.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    """A PostgreSQL server of the module's own, on a free port (postgres_support.py)."""
-    yield from running_postgres()
+    """The run's own PostgreSQL server, started on first use (test_postgres.py,
+    test_migrations.py, the cluster tests); without PostgreSQL's binaries the tests skip, or
+    fail under CI."""
+    with own_postgres() as server:
+        yield server
 
 
 @pytest.fixture(params=TRANSPORTS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from support import Refused
+from helpers.clients import Refused
 
 ADMIN_PASSWORD = "admin-secret"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from support import PASSWORD, unique_name
+from helpers.server import PASSWORD, unique_name
 
 
 def post(server, path, body=None, **kwargs):

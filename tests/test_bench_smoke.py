@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from support import REPO_ROOT
+from helpers.server import REPO_ROOT
 
 
 def test_bench_smoke_run(tmp_path):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from support import unique_name
+from helpers.server import unique_name
 
 
 def join_chat(server, connect, account):

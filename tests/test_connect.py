@@ -7,7 +7,8 @@ import requests
 import websocket
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from support import PASSWORD, EventClient, Refused
+from helpers.clients import EventClient, Refused
+from helpers.server import PASSWORD
 
 NAMESPACES = ["/chat", "/forward", "/ping"]
 

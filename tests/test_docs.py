@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from helpers.server import REPO_ROOT
 from playwire.config import env_name, settings
-from support import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import ServerProcess
+from helpers.server import ServerProcess
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ import websocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raw_clients import RawPolling, RawSession
-from support import EVENT_TIMEOUT, EventClient, ServerProcess
+from helpers.clients import EVENT_TIMEOUT, EventClient
+from helpers.raw import RawPolling, RawSession
+from helpers.server import ServerProcess
 
 FUZZ = settings(
     max_examples=120,

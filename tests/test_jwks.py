@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from jwt_support import SECRET, JwksServer, by_hand, claims, ec_key, jwk_of, mint, refusal, rsa_key
+from helpers.jwts import SECRET, JwksServer, by_hand, claims, ec_key, jwk_of, mint, refusal, rsa_key
 
 RSA, EC, ATTACKER = rsa_key(), ec_key(), rsa_key()
 

@@ -13,7 +13,7 @@ import jwt
 import pytest
 import requests
 
-from jwt_support import (
+from helpers.jwts import (
     SECRET,
     by_hand,
     claims,
@@ -25,8 +25,8 @@ from jwt_support import (
     rsa_key,
     write_public_pem,
 )
+from helpers.server import ServerProcess
 from playwire.config import ConfigError, load_config
-from support import ServerProcess
 
 MIN_ID = 1_000_000_000
 NAMESPACES = ["/chat", "/forward", "/ping"]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from raw_clients import RawPolling, RawSession, events_in
+from helpers.raw import RawPolling, RawSession, events_in
 
 POSITIONS = 1500
 EVERY = 50  # a plain forward after every 50 positions

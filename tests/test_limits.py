@@ -9,7 +9,7 @@ PAYLOAD_LIMIT = 1024
 
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory):
-    from support import ServerProcess
+    from helpers.server import ServerProcess
 
     process = ServerProcess(
         tmp_path_factory.mktemp("strict"),

@@ -10,7 +10,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from requests.adapters import HTTPAdapter
 
-from support import REPO_ROOT
+from helpers.server import REPO_ROOT
 
 
 class SourceAddressAdapter(HTTPAdapter):

@@ -16,12 +16,13 @@ from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from helpers.clients import EventClient
+from helpers.server import PASSWORD, ServerProcess, run_playwire, unique_name
 from playwire.chat import ChatStore
 from playwire.database import Database
 from playwire.identity import Member
 from playwire.migrations import alembic_config, upgrade
 from playwire.models import Base
-from support import PASSWORD, EventClient, ServerProcess, run_playwire, unique_name
 
 HEAD = "0002"
 UPGRADED_BY_THIS_NODE = "database schema upgraded from empty to " + HEAD

@@ -1,20 +1,30 @@
-"""PostgreSQL by URL, and `unavailable` while the database is down (SPEC §1, §8).
+"""PostgreSQL by URL, and `unavailable` while the database is down (docs/protocol.md, "Rules
+for every event" and "Delivery guarantee").
 
-The test runs a PostgreSQL server of its own (conftest's ``postgres`` fixture) so that it can
-stop and restart it without touching the machine's.
+The test uses the run's own PostgreSQL server (``helpers.postgres``, Debian's binaries on a
+free port) so that it can stop and restart it without touching the machine's.
 """
 
 from __future__ import annotations
 
+import pytest
 import requests
 
-from support import PASSWORD, unique_name
+from helpers.postgres import scratch_database
+from helpers.server import PASSWORD, unique_name
+
+
+@pytest.fixture(scope="module")
+def database(postgres):
+    """An empty database of this module's on the run's own PostgreSQL."""
+    with scratch_database(postgres.url) as url:
+        yield url
 
 
 def test_accounts_history_and_unavailable_while_the_database_is_down(
-    postgres, start_server, connect
+    postgres, database, start_server, connect
 ):
-    server = start_server("--database", postgres.url)
+    server = start_server("--database", database)
     account = server.register()
     chat = connect(server, "/chat", account["token"])
     chat.expect("presence")

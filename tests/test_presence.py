@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 import redis
 
-from cluster_support import RedisServer
+from helpers.cluster import RedisServer
 from playwire.errors import ServiceUnavailable
 from playwire.identity import Member
 from playwire.presence import Arrival, Departure, PresenceStore

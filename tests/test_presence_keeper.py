@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pytest
 import redis
 
-from cluster_support import RedisServer
+from helpers.cluster import RedisServer
 from playwire.errors import ServiceUnavailable
 from playwire.identity import Member
 from playwire.presence.redis import RedisPresence

@@ -12,14 +12,15 @@ import redis
 import requests
 from limits.storage import MemoryStorage, RedisStorage
 
-from cluster_support import RedisServer
+from helpers.clients import Refused
+from helpers.cluster import RedisServer
+from helpers.server import PASSWORD
 from playwire.presence import Member
 from playwire.revocation import RevocationStore
 from playwire.revocation.memory import MemoryRevocations
 from playwire.revocation.redis import RedisRevocations
 from playwire.throttle import Throttle, TooManyAttempts
 from playwire.tokens import TokenError, TokenSigner
-from support import PASSWORD, Refused
 
 ALICE = Member(1, "alice")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from raw_clients import RawPolling, RawSession, rss_bytes
+from helpers.raw import RawPolling, RawSession, rss_bytes
 from test_metrics import scrape, value
 
 SLOW_READERS = 5

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from support import PASSWORD, unique_name
+from helpers.server import PASSWORD, unique_name
 
 WRONG = "wrong-password"
 

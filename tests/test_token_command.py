@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import run_playwire
+from helpers.server import run_playwire
 
 
 def token_for(server, *args: str):

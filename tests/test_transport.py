@@ -10,8 +10,8 @@ import time
 import pytest
 import websocket
 
-from raw_clients import RawSession
-from support import EVENT_TIMEOUT
+from helpers.clients import EVENT_TIMEOUT
+from helpers.raw import RawSession
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
-from web_pages import Player
-from web_support import ServerProcess, launch_chromium
+
+from helpers.browser import Player, launch_chromium
+from helpers.server import ServerProcess
 
 BROWSER_DIR = Path(__file__).parent
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
-from web_support import ServerProcess
 
-from support import EventClient
+from helpers.clients import EventClient
+from helpers.server import ServerProcess
 
 ADMIN_PASSWORD = "ui-secret"
 

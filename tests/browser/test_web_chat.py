@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import expect
-from web_pages import (
+
+from helpers.browser import (
     PASSWORD,
     chat_messages,
     expect_logged_in,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from playwright.sync_api import expect
-from web_pages import expect_board, expect_game_over, online_entry, play, start_game
+
+from helpers.browser import expect_board, expect_game_over, online_entry, play, start_game
 
 # X (alice, the inviter) takes the top row; O (bob) plays the middle row.
 WINNING_GAME = [0, 3, 1, 4, 2]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from playwright.sync_api import expect
-from web_pages import (
+
+from helpers.browser import (
     PASSWORD,
     chat_messages,
     expect_board,

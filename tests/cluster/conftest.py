@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Callable
 
 import pytest
 
-from cluster_support import Cluster, scratch_postgres_database
+from helpers.cluster import Cluster
+from helpers.postgres import scratch_database
+
+# A PostgreSQL server to use instead of the run's own (which needs Debian's binaries).
+EXTERNAL_POSTGRES = os.environ.get("PLAYWIRE_TEST_POSTGRES")
 
 
 @pytest.fixture(scope="session")
-def cluster_database() -> Iterator[str]:
-    """One empty PostgreSQL database for every cluster of the run; dropped at the end."""
-    with scratch_postgres_database() as url:
+def cluster_database(request) -> Iterator[str]:
+    """One empty PostgreSQL database for every cluster of the run, on the run's own server
+    (or ``$PLAYWIRE_TEST_POSTGRES``'s); dropped at the end."""
+    server_url = EXTERNAL_POSTGRES or request.getfixturevalue("postgres").url
+    with scratch_database(server_url) as url:
         yield url
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from support import PASSWORD, Refused
+from helpers.clients import Refused
+from helpers.server import PASSWORD
 
 pytestmark = pytest.mark.cluster
 

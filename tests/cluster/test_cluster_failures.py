@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from cluster.helpers import expect, quiet, wait_for
+from helpers.clients import expect, quiet, wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from cluster.helpers import drain_until_marker, expect, quiet
-from support import PASSWORD, unique_name
+from helpers.clients import drain_until_marker, expect, quiet
+from helpers.server import PASSWORD, unique_name
 
 pytestmark = pytest.mark.cluster
 

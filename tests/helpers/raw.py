@@ -11,7 +11,7 @@ from typing import Any, Optional
 import requests
 import websocket
 
-from support import EVENT_TIMEOUT
+from helpers.clients import EVENT_TIMEOUT
 
 
 class RawSession:

@@ -1,33 +1,28 @@
-"""Test helpers for clusters: our own Redis, a scratch PostgreSQL database, nodes and nginx.
+"""Clusters for the tests: our own Redis, several nodes and nginx in front of them.
 
-Processes are started with the functions of ``deploy/cluster.py``, the same that
-``make cluster`` uses, so the tests run the nginx configuration that ships.
+Redis and nginx are started with the functions of ``deploy/cluster.py``, the same that
+``make cluster`` uses, so the tests run the nginx configuration that ships; the nodes are
+``helpers.server.ServerProcess``es.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
-import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-import pytest
 import requests
 
-from support import ServerProcess, free_port, register_account
-
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get("PLAYWIRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+from helpers.components import require_binary
+from helpers.server import REPO_ROOT, ServerProcess, free_port, register_account
 
 
 def _load_deploy():
-    spec = importlib.util.spec_from_file_location("playwire_deploy", ROOT / "deploy" / "cluster.py")
+    """``deploy/cluster.py``, a script rather than a module of a package, loaded from its file."""
+    path = REPO_ROOT / "deploy" / "cluster.py"
+    spec = importlib.util.spec_from_file_location("playwire_deploy", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -36,19 +31,11 @@ def _load_deploy():
 deploy = _load_deploy()
 
 
-def require(binary: str) -> str:
-    """The path of ``binary``, or skip: ``make setup`` installs redis-server and nginx."""
-    path = shutil.which(binary) or (deploy.nginx_binary() if binary == "nginx" else None)
-    if not path or not os.path.exists(path):
-        pytest.skip(f"{binary} is not installed (make setup installs it)")
-    return path
-
-
 class RedisServer:
     """A redis-server of our own on a free port (never the machine's 6379); restartable."""
 
     def __init__(self, workdir: Path) -> None:
-        require("redis-server")
+        require_binary("redis-server")
         self.workdir = workdir
         self.port = free_port()
         self.process: Optional[subprocess.Popen] = None
@@ -66,32 +53,11 @@ class RedisServer:
         self.process = None
 
 
-@contextmanager
-def scratch_postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test session; dropped afterwards."""
-    from playwire.upstream.pypy import patch_ctypes_py_object
-
-    patch_ctypes_py_object()  # psycopg cannot connect on PyPy 7.3.11 without it
-    import psycopg
-
-    name = f"playwire_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 class Cluster:
     """Redis, ``size`` nodes sharing it, a database and a secret key, and nginx in front."""
 
     def __init__(self, workdir: Path, database: str, size: int = 3, *flags: str) -> None:
-        require("nginx")
+        require_binary("nginx", deploy.nginx_binary())
         self.workdir = workdir
         self.database = database
         self.flags = list(flags)
@@ -105,12 +71,9 @@ class Cluster:
 
     def _node_flags(self) -> list[str]:
         return [
-            "--message-queue",
-            self.redis.url,
-            "--database",
-            self.database,
-            "--secret-key",
-            self.secret_key,
+            *("--message-queue", self.redis.url),
+            *("--database", self.database),
+            *("--secret-key", self.secret_key),
             *self.flags,
         ]
 
@@ -145,7 +108,4 @@ class Cluster:
 
     def kill(self, index: int) -> None:
         """SIGKILL one node: it gets no chance to say goodbye."""
-        process = self.nodes[index].process
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        self.nodes[index].process = None
+        self.nodes[index].kill()

@@ -1,17 +1,11 @@
-"""Test helpers: a real Playwire process and real Socket.IO clients that queue what they get."""
+"""Real python-socketio clients that queue what they receive, and waits on their events."""
 
 from __future__ import annotations
 
-import os
 import queue
-import socket
-import subprocess
-import sys
 import threading
 import time
-import uuid
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import requests
 import socketio
@@ -21,139 +15,19 @@ from engineio.payload import Payload
 # server sends a burst of events in one response; raise the client's cap (see README).
 Payload.max_decode_packets = 10_000
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENT_TIMEOUT = 10.0
-PASSWORD = "correct-horse"
-# The suite registers hundreds of accounts from one address; a test of the registration
-# limit passes --register-limit itself (a later flag wins).
-UNLIMITED_REGISTRATIONS = ["--register-limit", "off"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def unique_name(prefix: str = "u") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:12]}"
-
-
-def _checkout_env() -> dict[str, str]:
-    """The environment for a ``playwire`` process: this checkout's package first, whatever is
-    installed in the environment."""
-    path = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
-
-
-def run_playwire(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run ``python -m playwire ARGS`` to its end; its output as text."""
-    return subprocess.run(
-        [sys.executable, "-m", "playwire", *args],
-        cwd=REPO_ROOT,
-        env=_checkout_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-class ServerProcess:
-    """``python -m playwire serve`` on a free port with its own instance dir."""
-
-    def __init__(self, instance_dir: Path, *flags: str, port: Optional[int] = None) -> None:
-        self.instance_dir = instance_dir
-        self.flags = [*UNLIMITED_REGISTRATIONS, *flags]
-        self.port = port or free_port()
-        self.process: Optional[subprocess.Popen] = None
-        self.log_path = instance_dir / "server.log"
-        # Ids registered by the current test (conftest clears it between tests): on a server
-        # ``shared`` by many tests, presence events about anyone else come from other tests.
-        self.accounts: set[int] = set()
-        self.shared = False
-
-    @property
-    def host(self) -> str:
-        """``--host`` if among the flags (any of 127/8 is this machine), else 127.0.0.1."""
-        if "--host" in self.flags:
-            return self.flags[self.flags.index("--host") + 1]
-        return "127.0.0.1"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> ServerProcess:
-        """Start the process and wait until it answers ``/healthz`` (``timeout`` seconds)."""
-        self.instance_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "playwire", "serve", "--port", str(self.port)]
-        command += ["--instance-dir", str(self.instance_dir), *self.flags]
-        with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=_checkout_env(), stdout=log, stderr=subprocess.STDOUT
-            )
-        self._wait_until_ready(timeout)
-        return self
-
-    def _wait_until_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.05)  # polling for readiness, not synchronising on an event
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-    def restart(self) -> ServerProcess:
-        self.stop()
-        return self.start()
-
-    def is_running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
-
-    def register(self, username: Optional[str] = None) -> dict:
-        """A new account: ``{"id", "username", "token"}``."""
-        account = register_account(self.url, username)
-        self.accounts.add(account["id"])
-        return account
-
-
-def is_news_of_a_stranger(event: str, data: Any, users: set[int]) -> bool:
+def is_news_of_a_stranger(event: str, data: Any, users: Optional[set[int]]) -> bool:
     """Whether ``event`` is ``user_joined``/``user_left`` about someone not in ``users``:
-    on a server that other tests share, their users come and go in the background."""
+    on a server that other tests share, their users come and go in the background.
+    ``users`` None: nobody is a stranger."""
     return (
-        event in ("user_joined", "user_left")
+        users is not None
+        and event in ("user_joined", "user_left")
         and isinstance(data, dict)
         and data.get("id") not in users
     )
-
-
-def register_account(url: str, username: Optional[str] = None) -> dict:
-    """A new account on the server at ``url``: ``{"id", "username", "token"}``."""
-    response = requests.post(
-        url + "/api/register",
-        json={"username": username or unique_name(), "password": PASSWORD},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 class Refused(Exception):
@@ -189,6 +63,9 @@ class EventClient:
         self.http.trust_env = False
         self.sio = socketio.Client(reconnection=False, http_session=self.http)
         self.sio.on("*", self._on_event, namespace=namespace)
+        self.disconnect_reason: Optional[str] = None
+        self._disconnected = threading.Event()
+        self.sio.on("disconnect", self._on_disconnect, namespace=namespace)
         self._handle_messages_in_order()
 
     def _handle_messages_in_order(self) -> None:
@@ -204,9 +81,20 @@ class EventClient:
 
     def _on_event(self, event: str, *args: Any) -> None:
         data = args[0] if len(args) == 1 else list(args)
-        if self.users is not None and is_news_of_a_stranger(event, data, self.users):
+        if is_news_of_a_stranger(event, data, self.users):
             return
         self.events.put((event, data))
+
+    def _on_disconnect(self, reason: Any = None) -> None:
+        self.disconnect_reason = str(reason)
+        self._disconnected.set()
+
+    def wait_until_disconnected(self, timeout: float = EVENT_TIMEOUT) -> str:
+        """Return once this client's session has ended, with python-socketio's reason (e.g.
+        "server disconnect", "transport close"); fail if it is still open after ``timeout``."""
+        if not self._disconnected.wait(timeout):
+            raise AssertionError(f"still connected to {self.namespace} after {timeout}s")
+        return self.disconnect_reason
 
     def connect(self, auth: Any = None, headers: Optional[dict] = None) -> EventClient:
         """Connect, or raise Refused with the server's reason.
@@ -288,3 +176,55 @@ class EventClient:
         self.sio.connected = False
         self.sio.eio.disconnect(abort=True)
         self.http.close()
+
+
+# -- waiting on events where other tests' users come and go ------------------------------
+
+
+def expect(
+    client: EventClient, event: str, known: Optional[set[int]], timeout: float = EVENT_TIMEOUT
+) -> Any:
+    """The next event of ``client``, which must be ``event``; presence news about users
+    other than ``known`` (those of earlier tests, leaving late) are skipped."""
+    while True:
+        name, data = client.next(timeout)
+        if is_news_of_a_stranger(name, data, known):
+            continue
+        assert name == event, f"expected {event!r}, got {name!r}: {data!r}"
+        return data
+
+
+def quiet(client: EventClient, known: Optional[set[int]]) -> list:
+    """What ``client`` received and nobody read, strangers' presence news left out."""
+    return [
+        (name, data)
+        for name, data in client.pending()
+        if not is_news_of_a_stranger(name, data, known)
+    ]
+
+
+def wait_for(
+    client: EventClient, matches: Callable[[str, Any], bool], timeout: float = EVENT_TIMEOUT
+) -> tuple[str, Any]:
+    """The first event that ``matches``; every event before it is dropped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no matching event within {timeout}s")
+        name, data = client.next(remaining)
+        if matches(name, data):
+            return name, data
+
+
+def drain_until_marker(
+    client: EventClient, event: str, marker: Any, known: Optional[set[int]] = None
+) -> list:
+    """Every ``event`` received up to and including the one whose ``marker`` matches; any
+    other event (but strangers' presence news) fails."""
+    received = []
+    while True:
+        data = expect(client, event, known)
+        received.append(data)
+        if data.get("marker") == marker:
+            return received

@@ -1,4 +1,4 @@
-"""Test helpers for JWTs: a game backend's keys and tokens, and a JWKS endpoint that counts."""
+"""JWTs for the tests: a game backend's keys and tokens, and a JWKS endpoint that counts."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from support import EventClient, Refused
+from helpers.clients import EventClient, Refused
 
 SECRET = secrets.token_hex(32)
 

@@ -1,16 +1,36 @@
-"""What a person does on the page, and what they see, for the browser tests.
+"""Debian's Chromium, and what a person does on the page and sees, for the browser tests
+(``tests/browser``) and ``scripts/screenshot.py``.
 
-Every check waits on page state with Playwright's ``expect`` (bounded by its timeout);
-nothing here sleeps.
+The browser is always Debian's (``/usr/bin/chromium``, or ``$PLAYWIRE_CHROMIUM``); Playwright
+never downloads one. Every check waits on page state with Playwright's ``expect`` (bounded by
+its timeout); nothing here sleeps.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
 PASSWORD = "correct horse battery"
+CHROMIUM = os.environ.get("PLAYWIRE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    """Headless Debian Chromium driven by Playwright."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} not found: install Debian's chromium (make setup)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
 class Player:
