@@ -1,4 +1,4 @@
-"""/chat over real connections (SPEC §5), on both transports."""
+"""/chat over real connections (docs/protocol.md, "`/chat`"), on both transports."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def test_message_is_stamped_stored_and_broadcast_to_all_including_sender(server,
     }
     assert sender.expect("message") == expected
     assert listener.expect("message") == expected
+    # Stored: a session that joins later finds it, as broadcast, at the end of the history.
+    late = connect(server, "/chat", bob["token"])
+    late.expect("presence")
+    assert late.expect("history")["messages"][-1] == expected
 
 
 @pytest.mark.parametrize(
@@ -73,6 +77,7 @@ def test_invalid_messages(server, connect, payload):
 def test_longest_message_is_accepted(server, connect):
     client = join_chat(server, connect, server.register())
     assert client.call("message", {"message": "é" * 2000})["ok"] is True
+    assert client.expect("message")["message"] == "é" * 2000
 
 
 def test_history_last_n_oldest_first_and_survives_restart(start_server, connect):

@@ -1,9 +1,10 @@
-"""/forward over real connections (SPEC §6), on both transports."""
+"""/forward over real connections (docs/protocol.md, "`/forward`"), on both transports."""
 
 from __future__ import annotations
 
 import pytest
 
+from helpers.clients import drain_until_marker
 from helpers.server import ServerProcess
 
 
@@ -27,16 +28,6 @@ def open_players(server, connect):
     return alice, bob, sessions
 
 
-def drain_until_marker(client, marker_id):
-    """Every `forwarded` received up to and including the one with ``marker``."""
-    received = []
-    while True:
-        data = client.expect("forwarded")
-        received.append(data)
-        if data.get("marker") == marker_id:
-            return received
-
-
 def test_forward_reaches_every_target_session_and_other_sender_sessions(players):
     alice, bob, s = players
     ack = s["alice1"].call("forward", {"target": bob["id"], "move": [1, 2], "sender": 999})
@@ -51,15 +42,24 @@ def test_forward_reaches_every_target_session_and_other_sender_sessions(players)
 
 
 def test_forward_to_self_reaches_each_other_session_once(players):
-    alice, _, s = players
+    alice, bob, s = players
     assert s["alice1"].call("forward", {"target": alice["id"], "n": 1}) == {"ok": True}
     assert s["alice1"].call("forward", {"target": alice["id"], "marker": "end"}) == {"ok": True}
-    assert drain_until_marker(s["alice2"], "end") == [
+    assert drain_until_marker(s["alice2"], "forwarded", "end") == [
         {"target": alice["id"], "n": 1, "sender": alice["id"]},
         {"target": alice["id"], "marker": "end", "sender": alice["id"]},
     ]
-    assert s["alice1"].pending() == []
-    assert s["bob1"].pending() == []
+    # Nothing reached the sending session or bob's: the next thing each sees is a marker
+    # sent afterwards (from alice's other session, and to bob).
+    assert s["alice2"].call("forward", {"target": alice["id"], "marker": "alice"}) == {"ok": True}
+    assert drain_until_marker(s["alice1"], "forwarded", "alice") == [
+        {"target": alice["id"], "marker": "alice", "sender": alice["id"]}
+    ]
+    assert s["alice1"].call("forward", {"target": bob["id"], "marker": "bob"}) == {"ok": True}
+    for name in ("bob1", "bob2"):
+        assert drain_until_marker(s[name], "forwarded", "bob") == [
+            {"target": bob["id"], "marker": "bob", "sender": alice["id"]}
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_exactly_once_and_in_order(unthrottled_server, connect):
         s["alice1"].emit("forward", {"target": bob["id"], "n": n})
     s["alice1"].call("forward", {"target": bob["id"], "marker": "end"})
     for name in ("bob1", "bob2", "alice2"):
-        numbers = [m["n"] for m in drain_until_marker(s[name], "end") if "n" in m]
+        numbers = [m["n"] for m in drain_until_marker(s[name], "forwarded", "end") if "n" in m]
         assert numbers == list(range(count)), name
 
 
@@ -91,7 +91,7 @@ def test_offline_target_gets_target_offline_and_nothing_is_delivered(server, pla
     ack = s["alice1"].call("forward", {"target": 10**12, "x": 1})
     assert ack["error"] == "target_offline"
     s["alice1"].call("forward", {"target": bob["id"], "marker": "end"})
-    assert drain_until_marker(s["alice2"], "end") == [
+    assert drain_until_marker(s["alice2"], "forwarded", "end") == [
         {"target": bob["id"], "marker": "end", "sender": alice["id"]}
     ]
 
@@ -122,7 +122,7 @@ def test_invalid_targets(players, payload):
         "message": ack["message"],
     }
     s["alice1"].call("forward", {"target": bob["id"], "marker": "end"})
-    assert drain_until_marker(s["bob1"], "end") == [
+    assert drain_until_marker(s["bob1"], "forwarded", "end") == [
         {"target": bob["id"], "marker": "end", "sender": alice["id"]}
     ]
 

@@ -1,6 +1,8 @@
-"""SPEC §3: payload shape and size, rate limits, unknown events; bad input harms nobody else."""
+"""docs/protocol.md, "Rules for every event": payload shape and size, rate limits, unknown events; bad input harms nobody else."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
@@ -64,7 +66,7 @@ def test_payload_limit_counts_compact_json(strict_server, connect):
 
 
 def test_rate_limit_drops_the_excess_and_recovers(strict_server, connect):
-    _alice, bob, sender, receiver = pair(strict_server, connect)
+    alice, bob, sender, receiver = pair(strict_server, connect)
     acks = [sender.call("forward", {"target": bob["id"], "n": n}) for n in range(30)]
     accepted = [n for n, ack in enumerate(acks) if ack["ok"]]
     refused = [ack for ack in acks if not ack["ok"]]
@@ -81,6 +83,14 @@ def test_rate_limit_drops_the_excess_and_recovers(strict_server, connect):
         "error": "rate_limited",
         "message": refused[0]["message"],
     }
+    # It recovers: once the bucket refills (5 events/s), events are accepted and delivered.
+    deadline = time.monotonic() + 5
+    while sender.call("forward", {"target": bob["id"], "recovered": True}) != {"ok": True}:
+        assert time.monotonic() < deadline, "still rate-limited 5 s after the burst"
+        time.sleep(0.1)  # waiting for the bucket to refill, which takes time by design
+    while "recovered" not in (data := receiver.expect("forwarded")):
+        assert "burst" in data, data  # the burst's accepted events arrive first
+    assert data == {"target": bob["id"], "recovered": True, "sender": alice["id"]}
 
 
 def test_unknown_event_gets_unknown_event(server, connect):
@@ -112,14 +122,25 @@ def test_bad_events_leave_others_connected_and_server_serving(server, connect):
 
 
 def test_oversized_transport_message_closes_only_that_connection(server, connect):
-    _alice, bob, sender, receiver = pair(server, connect)
+    alice, bob, sender, receiver = pair(server, connect)
     huge = {"target": bob["id"], "pad": "x" * 1_100_000}  # beyond max_http_buffer_size
     sender.emit("forward", huge)
+    # The sender's connection is closed, and with it alice's only session: she has left.
+    sender.wait_until_disconnected()
+    assert receiver.expect("user_left")["id"] == alice["id"]
+    # The receiver's connection was not: it still sends and receives.
     carol = server.register()
     third = connect(server, "/forward", carol["token"])
     third.expect("presence")
+    assert receiver.expect("user_joined")["id"] == carol["id"]
     assert receiver.call("forward", {"target": carol["id"], "from": "bob"}) == {"ok": True}
     assert third.expect("forwarded") == {"target": carol["id"], "from": "bob", "sender": bob["id"]}
+    assert third.call("forward", {"target": bob["id"], "from": "carol"}) == {"ok": True}
+    assert receiver.expect("forwarded") == {
+        "target": bob["id"],
+        "from": "carol",
+        "sender": carol["id"],
+    }
     assert server.is_running()
 
 

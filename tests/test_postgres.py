@@ -52,7 +52,8 @@ def test_accounts_history_and_unavailable_while_the_database_is_down(
     finally:
         postgres.start()
 
-    # Back without a restart; nothing sent while down was stored.
+    # Back without a restart: accounts too; nothing sent while down was stored.
+    assert server.register()["id"] > account["id"]
     assert chat.call("message", {"message": "after"})["ok"] is True
     assert chat.expect("message")["message"] == "after"
     late = connect(server, "/chat", account["token"])

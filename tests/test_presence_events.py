@@ -1,4 +1,4 @@
-"""Presence events of SPEC §4 on every namespace, both transports."""
+"""Presence events (docs/protocol.md, "Presence") on every namespace, both transports."""
 
 from __future__ import annotations
 
@@ -54,12 +54,18 @@ def test_presence_lists_each_user_once(server, connect, namespace):
 
 
 def test_presence_is_per_namespace(server, connect):
-    player, other = server.register(), server.register()
+    player, other, newcomer = server.register(), server.register(), server.register()
+    forward = connect(server, "/forward", other["token"])
+    forward.expect("presence")
     chat = connect(server, "/chat", player["token"])
     chat.expect("presence")
-    forward = connect(server, "/forward", other["token"])
-    users = forward.expect("presence")["users"]
+    chat.expect("history")
+    # Neither listed in /forward nor announced there: the next user_joined that /forward
+    # hears is of someone who joined /forward after the player joined /chat.
+    users = connect(server, "/forward", newcomer["token"]).expect("presence")["users"]
     assert member(player) not in users and member(other) in users
+    assert forward.expect("user_joined") == member(newcomer)
+    assert chat.pending() == []
 
 
 def test_joining_session_gets_no_user_joined_about_itself(server, connect):

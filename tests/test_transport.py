@@ -71,6 +71,12 @@ def test_a_client_that_does_not_read_holds_up_nobody_and_loses_nothing(start_ser
     count = 700
     for n in range(count):
         assert sender.call("forward", {"target": bob["id"], "n": n, "pad": pad}) == {"ok": True}
+    # Nor are others: while the reader's backlog waits, someone else's message goes through.
+    carol = server.register()
+    bystander = connect(server, "/forward", carol["token"])
+    bystander.expect("presence")
+    assert sender.call("forward", {"target": carol["id"], "n": "now"}) == {"ok": True}
+    assert bystander.expect("forwarded")["n"] == "now"
     numbers = []
     while len(numbers) < count:
         name, data = reader.next_event("/forward")

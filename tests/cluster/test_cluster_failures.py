@@ -1,4 +1,5 @@
-"""What a cluster does when a node dies or Redis goes away (SPEC §4, §8)."""
+"""What a cluster does when a node dies or Redis goes away (docs/protocol.md, "Presence" and
+"Delivery guarantee"; README, "What is guaranteed, and what is not")."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ def test_redis_away_is_answered_unavailable_and_traffic_resumes(start_cluster, c
     newcomer = connect(cluster.nodes[2], "/forward", bob["token"])
     report = wait_for(newcomer, lambda name, _: name == "error")[1]
     assert (report["event"], report["error"]) == ("connect", "unavailable")
+    newcomer.wait_until_disconnected()
     # Each node still serves what needs no Redis.
     for node in cluster.nodes:
         assert requests.get(node.url + "/healthz", timeout=10).status_code == 200
