@@ -1,4 +1,5 @@
-"""Authentication and origins on connect (SPEC §2), every namespace, both transports."""
+"""Authentication and origins on connect (docs/protocol.md, "Connecting with Socket.IO"),
+every namespace, both transports."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""docs/protocol.md, "Rules for every event": payload shape and size, rate limits, unknown events; bad input harms nobody else."""
+"""Payload shape and size, rate limits, unknown events (docs/protocol.md, "Rules for every
+event"); bad input harms nobody else."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The example namespace of SPEC §7: /ping, on both transports."""
+"""The example namespace /ping (docs/protocol.md, "`/ping`"), on both transports."""
 
 from __future__ import annotations
 

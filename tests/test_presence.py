@@ -1,4 +1,4 @@
-"""The presence contract (SPEC §4), run against both stores: memory and Redis.
+"""The presence contract (docs/protocol.md, "Presence") against both stores, memory and Redis.
 
 A "node" is what one process holds: for the memory store every node is the same store (one
 process), for Redis each node is a store of its own over the same database, as in a

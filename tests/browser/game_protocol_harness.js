@@ -1,7 +1,7 @@
 // Runs in the browser (page.evaluate) with the page's own game module: several
 // GameControllers ("tabs") joined by an in-memory relay with the semantics of /forward
-// (SPEC §6), whose deliveries wait in a queue until flush(), so that a test can stage
-// messages that cross each other.
+// (docs/protocol.md, "`/forward`"), whose deliveries wait in a queue until flush(), so that a
+// test can stage messages that cross each other.
 async () => {
   const { GameController } = await import("/web/static/game.js");
 

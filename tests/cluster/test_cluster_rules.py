@@ -1,4 +1,5 @@
-"""SPEC §2 to §6 across nodes: one cluster of three nodes behind nginx, on both transports.
+"""docs/protocol.md's rules across nodes (connecting, events, presence, /chat, /forward): one
+cluster of three nodes behind nginx, on both transports.
 
 nginx pins this machine's clients to one node (``ip_hash``); call it P. Clients connect
 through nginx (landing on P) and directly to the other nodes Q and R, so that senders, their
