@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 CLUSTER_PORT ?= 8080
 
-.PHONY: setup serve cluster test lint format bench clean
+.PHONY: setup serve cluster test lint format bench clean postgresql-server
 
 setup: $(STAMP) node_modules/.package-lock.json
 
@@ -40,6 +40,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 /usr/sbin/nginx:
 	apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 nginx
 
+# The PostgreSQL tests (tests/test_postgres.py, tests/cluster) run a server of their own from
+# Debian's binaries; the package's own service is not needed.
+postgresql-server:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 postgresql)
+
 # The browser tests drive Debian's Chromium; no browser is ever downloaded by Playwright.
 /usr/bin/chromium:
 	apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium
@@ -55,21 +61,24 @@ serve: setup
 cluster: setup /usr/bin/redis-server /usr/sbin/nginx
 	$(BIN)/python deploy/cluster.py --port $(CLUSTER_PORT)
 
-test: setup /usr/bin/chromium /usr/bin/redis-server /usr/sbin/nginx bench/node_modules/.package-lock.json
-	$(BIN)/python -m pytest -q
+test: setup /usr/bin/chromium /usr/bin/redis-server /usr/sbin/nginx postgresql-server \
+      bench/node_modules/.package-lock.json
+	$(BIN)/python -m pytest -q --durations=15
 
-# The full benchmark of SPEC §9 (45-60 min; see bench/README.md). BENCH_ARGS for subsets,
+# The full benchmark (45-60 min; see bench/README.md). BENCH_ARGS for subsets,
 # e.g. make bench BENCH_ARGS="--runs 1 --scenarios throughput,latency".
 bench: setup bench/node_modules/.package-lock.json
 	$(BIN)/python bench/run.py --python $(BIN)/python $(BENCH_ARGS)
 
+LINTED := src tests scripts deploy bench
+
 lint: setup
-	$(BIN)/ruff check src tests scripts deploy
-	$(BIN)/ruff format --check src tests scripts deploy
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 format: setup
-	$(BIN)/ruff check --fix src tests scripts deploy
-	$(BIN)/ruff format src tests scripts deploy
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
 
 clean:
 	rm -rf $(VENV) node_modules bench/node_modules build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,58 @@
+"""The users each server's clients connect as: accounts with tokens for Playwire, plain
+user ids for the reference servers."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from playwire_bench import log
+from playwire_bench.servers import Context, RunningServer
+
+BENCH_PASSWORD = "bench-password-0"
+
+
+def post_json(url: str, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def token_account(server: RunningServer, index: int) -> dict:
+    """Registers ``bench_<index>`` (or logs in if a previous start already registered it)."""
+    credentials = {"username": f"bench_{index}", "password": BENCH_PASSWORD}
+    status, body = post_json(server.url + "/api/register", credentials)
+    if status == 409:
+        status, body = post_json(server.url + "/api/login", credentials)
+    if status not in (200, 201):
+        raise RuntimeError(f"cannot get an account for bench_{index}: {status} {body}")
+    return {"id": body["id"], "auth": {"token": body["token"]}}
+
+
+def accounts_for(server: RunningServer, ctx: Context, count: int) -> list[dict]:
+    """The first ``count`` users in the form loadgen.js takes: ``{"id", "auth"}``.
+
+    Token accounts are registered once per invocation and kept: Playwire keeps its secret key in
+    the instance directory, so the tokens stay valid across the restarts between scenarios, and
+    password hashing (argon2) is slow on purpose.
+    """
+    if server.spec.auth == "user_id":
+        return [{"id": i, "auth": {"user_id": i}} for i in range(1, count + 1)]
+    known = ctx.accounts.setdefault(server.spec.name, [])
+    if len(known) < count:
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            known.extend(pool.map(lambda i: token_account(server, i), range(len(known), count)))
+        log(f"{server.spec.name}: {count} accounts ready in {time.monotonic() - started:.1f} s")
+    return known[:count]
