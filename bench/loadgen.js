@@ -68,7 +68,7 @@ const pollingAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 
 /**
  * A connected client session of `user` on `namespace`, ready once the server's `presence`
- * arrived (SPEC §4 sends it to every new session), so the server has registered it by then.
+ * arrived (docs/protocol.md, "Presence": every new session gets it), so the server has registered it by then.
  */
 function openSession(config, namespace, user) {
   const open = config.protocol === "ws" ? openWsSession : openSocketIoSession;
@@ -150,7 +150,7 @@ function closeAll(sessions) {
   for (const session of sessions) if (session) session.close();
 }
 
-/** Counts `error` events (SPEC §3 failures without an ack) so a result can't hide them. */
+/** Counts `error` events (docs/protocol.md, "Rules for every event": failures without an ack) so a result can't hide them. */
 function countErrors(sessions, counter) {
   for (const session of sessions) {
     session.on("error", (data) => {

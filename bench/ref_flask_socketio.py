@@ -36,7 +36,7 @@ def healthz():
 
 
 def error_reply(error: str, message: str) -> dict:
-    """Return the error ack of SPEC §3.
+    """Return the error ack of docs/protocol.md, "Rules for every event".
 
     Flask-SocketIO sends a handler's return value as the ack when the client asked for one and
     does not tell the handler whether it did, so the ``error`` event for ack-less emits is left
@@ -46,7 +46,8 @@ def error_reply(error: str, message: str) -> dict:
 
 
 class PresenceNamespace(Namespace):
-    """Authentication, per-user rooms and presence with per-user session counts (SPEC §4)."""
+    """Authentication, per-user rooms and presence with per-user session counts
+    (docs/protocol.md, "Presence")."""
 
     def __init__(self, namespace: str):
         super().__init__(namespace)
@@ -83,7 +84,7 @@ class PresenceNamespace(Namespace):
 
 
 class ChatNamespace(PresenceNamespace):
-    """/chat (SPEC §5) with the history in memory instead of a database."""
+    """/chat (docs/protocol.md, "`/chat`") with the history in memory instead of a database."""
 
     def __init__(self, namespace: str):
         super().__init__(namespace)
@@ -115,7 +116,8 @@ class ChatNamespace(PresenceNamespace):
 
 
 class ForwardNamespace(PresenceNamespace):
-    """/forward (SPEC §6); python-socketio dedupes a list of rooms: one copy per session."""
+    """/forward (docs/protocol.md, "`/forward`"); python-socketio dedupes a list of rooms: one
+    copy per session."""
 
     def on_forward(self, data):
         if not isinstance(data, dict):

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Reference server: Node.js socket.io 4.8 with Playwire's /chat and /forward semantics
- * (SPEC §4-6), used by the benchmark as the yardstick Playwire is compared to (SPEC §9).
+ * (docs/protocol.md, "Presence", "`/chat`", "`/forward`"), used by the benchmark as the yardstick
+ * Playwire is compared to (bench/README.md, "The goals").
  *
  * Identity comes from the handshake `auth: {user_id: N}` (username "user"+N) instead of a
  * signed token: the benchmark measures message handling, not authentication.
@@ -36,7 +37,7 @@ function isObject(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-/** Replies as SPEC §3 says: through the ack when asked for one, else as an `error` event. */
+/** Replies as docs/protocol.md ("Rules for every event") says: through the ack when asked for one, else as an `error` event. */
 function replyError(socket, ack, event, error, message) {
   if (typeof ack === "function") ack({ ok: false, error, message });
   else socket.emit("error", { event, error, message });
@@ -54,7 +55,7 @@ function authenticate(socket, next) {
 }
 
 /**
- * Presence with per-user session counting (SPEC §4): `user_joined` on a user's first session in
+ * Presence with per-user session counting (docs/protocol.md, "Presence"): `user_joined` on a user's first session in
  * the namespace, `user_left` on their last, and `presence` to every newcomer.
  */
 function attachPresence(nsp) {
@@ -81,7 +82,7 @@ function attachPresence(nsp) {
   return sessionsByUser;
 }
 
-/** /chat (SPEC §5): server-built message, kept in an in-memory history, sent to everyone. */
+/** /chat (docs/protocol.md, "`/chat`"): server-built message, kept in an in-memory history, sent to everyone. */
 function setupChat() {
   const nsp = io.of("/chat");
   attachPresence(nsp);
@@ -106,7 +107,7 @@ function setupChat() {
 }
 
 /**
- * /forward (SPEC §6): to every session of the target and every other session of the sender,
+ * /forward (docs/protocol.md, "`/forward`"): to every session of the target and every other session of the sender,
  * each once. `socket.to([...rooms])` takes the union of the rooms and skips the sending socket.
  */
 function setupForward() {

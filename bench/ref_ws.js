@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Ceiling reference: the /forward relay of SPEC §6 on raw WebSockets (`ws`), with no Socket.IO
+ * Ceiling reference: the /forward relay (docs/protocol.md, "`/forward`") on raw WebSockets (`ws`), with no Socket.IO
  * framing, rooms or polling fallback. No Socket.IO server can beat it; it shows the headroom.
  *
  * Protocol (one JSON object per WebSocket message):

@@ -1,4 +1,4 @@
-"""Runner of ``make bench``: Playwire against its reference servers, as SPEC §9 asks.
+"""Runner of ``make bench``: Playwire against its reference servers (bench/README.md).
 
 For every run, scenario and server (servers interleaved, their order rotated each run) it starts
 a fresh server pinned to CPU 0, waits for ``GET /healthz``, runs ``loadgen.js`` pinned to CPU 1,

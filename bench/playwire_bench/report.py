@@ -44,7 +44,8 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def goal_verdict(row: dict[str, dict], baseline: str) -> str:
-    """SPEC §9's goal for this figure, met or not, comparing the baseline to node-socketio."""
+    """The goal for this figure (bench/README.md, "The goals"), met or not, comparing the
+    baseline to node-socketio."""
     cell = row.get(baseline)
     reference = row.get("node-socketio")
     if not cell or not cell["goal"] or not reference:

@@ -16,8 +16,8 @@ from playwire_bench.servers import LOADGEN_CPU, Context, ProcessRegistry, Runnin
 @dataclass(frozen=True)
 class Figure:
     """One number of the final table. ``better`` is "higher", "lower" or "info" (context such as
-    the load generator's CPU use, shown without ratios); ``goal`` is SPEC §9's target as
-    (comparison, factor) of the baseline against node-socketio, if it sets one."""
+    the load generator's CPU use, shown without ratios); ``goal`` is its target (bench/README.md,
+    "The goals") as (comparison, factor) of the baseline against node-socketio, if it sets one."""
 
     name: str
     value: float
