@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 from helpers.server import REPO_ROOT
+from playwire.devserver import src_first
+
+SCENARIOS = {"throughput", "throughput-polling", "latency", "fanout", "memory", "soak"}
+SERVERS = {"playwire", "node-socketio", "flask-socketio", "ws"}
 
 
 def test_bench_smoke_run(tmp_path):
@@ -20,9 +25,17 @@ def test_bench_smoke_run(tmp_path):
             str(tmp_path),
         ],
         cwd=REPO_ROOT,
+        env=src_first(),  # the runner imports playwire.devserver: this checkout's
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert list(tmp_path.glob("*.json")), "no results written"
+    (results,) = tmp_path.glob("*.json")
+    records = json.loads(results.read_text())["records"]
+    # Every scenario ran on every server, and the table has a column for each.
+    assert {r["scenario"] for r in records} == SCENARIOS
+    assert {r["server"] for r in records} == SERVERS
+    assert all(r["ok"] and r["figures"] for r in records)
+    header = result.stdout.splitlines()[0].split()
+    assert set(header) >= SERVERS
