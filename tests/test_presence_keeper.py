@@ -60,9 +60,13 @@ def test_one_failed_announce_does_not_lose_the_departures_after_it(redis_url, fa
     try:
         for member in MEMBERS:
             assert dead.join("/chat", member, f"sid-{member.id}")
+        last_joined = time.monotonic()
         server = EmitsAfterAFailure(failure)
         deadline = time.monotonic() + 5
-        # `dead` never refreshes: its sessions expire 0.42 s after joining.
+        # `dead` never refreshes: its sessions expire 0.42 s after joining. The first sweep
+        # waits until the last of them has, so that it finds all three together (as a dead
+        # node's sessions would be) rather than the first ones alone on a slow machine.
+        time.sleep(max(0.0, last_joined + 0.42 + 0.05 - time.monotonic()))
         while not server.attempts:
             assert time.monotonic() < deadline, "nothing was swept"
             with caplog.at_level(logging.WARNING):
