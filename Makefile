@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 CLUSTER_PORT ?= 8080
 
-.PHONY: setup serve cluster test lint format bench clean postgresql-server
+.PHONY: setup serve cluster test lint format bench bench-slow-readers clean postgresql-server
 
 setup: $(STAMP) node_modules/.package-lock.json
 
@@ -69,6 +69,12 @@ test: setup /usr/bin/chromium /usr/bin/redis-server /usr/sbin/nginx postgresql-s
 # e.g. make bench BENCH_ARGS="--runs 1 --scenarios throughput,latency".
 bench: setup bench/node_modules/.package-lock.json
 	$(BIN)/python bench/run.py --python $(BIN)/python $(BENCH_ARGS)
+	$(MAKE) bench-slow-readers
+
+# Memory with 100 sessions that never read: the default --max-outbox, then no cap to compare.
+bench-slow-readers: setup
+	$(BIN)/python bench/slow_readers.py
+	$(BIN)/python bench/slow_readers.py --max-outbox 1073741824 || true
 
 LINTED := src tests scripts deploy bench
 

@@ -8,15 +8,14 @@ honest sessions received every message. Run it twice to see what the cap buys:
     .venv/bin/python bench/slow_readers.py                       # the default cap, 1 MiB
     .venv/bin/python bench/slow_readers.py --max-outbox 1073741824  # effectively no cap
 
-Needs the dev dependencies (python-socketio's client, websocket-client); not yet part of
-``bench/run.py``'s scenarios.
+Needs the dev dependencies (python-socketio's client, websocket-client); ``make bench`` runs
+it after ``bench/run.py``'s scenarios, with the default cap and without one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -29,14 +28,9 @@ from pathlib import Path
 import socketio
 import websocket
 
-ROOT = Path(__file__).resolve().parent.parent
+from playwire.devserver import ServerProcess
+
 PASSWORD = "bench-password-0"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def post(url: str, body: dict) -> dict:
@@ -52,22 +46,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def start_server(port: int, instance: str, max_outbox: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "playwire", "serve", "--port", str(port)]
-    command += ["--instance-dir", instance, "--max-outbox", str(max_outbox)]
-    command += ["--rate-limit", "100000", "--rate-burst", "100000", "--register-limit", "off"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    log = open(Path(instance) / "server.log", "w")  # noqa: SIM115 (the child writes it)
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return process
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 def slow_session(port: int, token: str) -> websocket.WebSocket:
@@ -90,14 +68,18 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="chat messages/s in total")
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
-    port = free_port()
     with tempfile.TemporaryDirectory() as instance:
-        server = start_server(port, instance, args.max_outbox)
+        server = ServerProcess(Path(instance), *server_flags(args.max_outbox)).start()
         try:
-            return run(args, port, server, Path(instance) / "server.log")
+            return run(args, server.port, server.process, server.log_path)
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            server.stop()
+
+
+def server_flags(max_outbox: int) -> list[str]:
+    """The cap under test; the rate limits out of the way of 1 KB messages at a fixed rate."""
+    flags = ["--max-outbox", str(max_outbox), "--register-limit", "off"]
+    return [*flags, "--rate-limit", "100000", "--rate-burst", "100000"]
 
 
 def run(args, port: int, server: subprocess.Popen, log: Path) -> int:
