@@ -1,4 +1,5 @@
-"""The presence contract (docs/protocol.md, "Presence") against both stores, memory and Redis.
+"""The presence contract (docs/protocol.md, "Presence"; rooms and the presence limit: its
+"Rooms" and "Presence limit") against both stores, memory and Redis.
 
 A "node" is what one process holds: for the memory store every node is the same store (one
 process), for Redis each node is a store of its own over the same database, as in a
@@ -18,7 +19,7 @@ import redis
 from helpers.cluster import RedisServer
 from playwire.errors import ServiceUnavailable
 from playwire.identity import Member
-from playwire.presence import Arrival, Departure, PresenceStore
+from playwire.presence import Arrival, Census, Departure, Limits, PresenceStore
 from playwire.presence.memory import MemoryPresence
 from playwire.presence.redis import RedisPresence
 
@@ -36,17 +37,24 @@ def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.cluster)])
 def nodes(request) -> Iterator[Callable[..., PresenceStore]]:
-    """``nodes(ttl=30)``: a new node's store; one shared store for memory."""
+    """``nodes(ttl=30, limits=None)``: a new node's store; for memory, one store shared by
+    every "node" (made with the limits of the first call)."""
     if request.param == "memory":
-        store = MemoryPresence()
-        yield lambda ttl=30.0: store
+        shared: list[MemoryPresence] = []
+
+        def one_store(ttl: float = 30.0, limits: Limits | None = None) -> PresenceStore:
+            if not shared:
+                shared.append(MemoryPresence(limits))
+            return shared[0]
+
+        yield one_store
         return
     server = request.getfixturevalue("redis_server")
     redis.Redis.from_url(server.url).flushdb()
     stores: list[RedisPresence] = []
 
-    def node(ttl: float = 30.0) -> PresenceStore:
-        stores.append(RedisPresence(server.url, ttl))
+    def node(ttl: float = 30.0, limits: Limits | None = None) -> PresenceStore:
+        stores.append(RedisPresence(server.url, ttl, limits))
         return stores[-1]
 
     yield node
@@ -60,35 +68,35 @@ def store(nodes) -> PresenceStore:
 
 
 def test_first_session_joins_and_second_does_not(store):
-    assert store.join("/chat", ALICE, "a1") is True
-    assert store.join("/chat", ALICE, "a2") is False
-    assert store.join("/chat", BOB, "b1") is True
+    assert store.join("/chat", ALICE, "a1").user is True
+    assert store.join("/chat", ALICE, "a2").user is False
+    assert store.join("/chat", BOB, "b1").user is True
 
 
 def test_last_session_leaves(store):
     store.join("/chat", ALICE, "a1")
     store.join("/chat", ALICE, "a2")
-    assert store.leave("/chat", ALICE, "a1") is False
+    assert store.leave("/chat", ALICE, "a1").user is False
     assert store.is_online("/chat", ALICE.id)
-    assert store.leave("/chat", ALICE, "a2") is True
+    assert store.leave("/chat", ALICE, "a2").user is True
     assert not store.is_online("/chat", ALICE.id)
 
 
 def test_leaving_twice_or_unknown_sessions_changes_nothing(store):
     store.join("/chat", ALICE, "a1")
     store.join("/chat", ALICE, "a2")
-    assert store.leave("/chat", ALICE, "a1") is False
-    assert store.leave("/chat", ALICE, "a1") is False
-    assert store.leave("/chat", ALICE, "nope") is False
-    assert store.leave("/chat", BOB, "a2") is False
+    assert store.leave("/chat", ALICE, "a1").user is False
+    assert store.leave("/chat", ALICE, "a1").user is False
+    assert store.leave("/chat", ALICE, "nope").user is False
+    assert store.leave("/chat", BOB, "a2").user is False
     assert store.members("/chat") == [ALICE]
-    assert store.leave("/chat", ALICE, "a2") is True
+    assert store.leave("/chat", ALICE, "a2").user is True
 
 
 def test_joining_the_same_session_twice_counts_once(store):
-    assert store.join("/chat", ALICE, "a1") is True
-    assert store.join("/chat", ALICE, "a1") is False
-    assert store.leave("/chat", ALICE, "a1") is True
+    assert store.join("/chat", ALICE, "a1").user is True
+    assert store.join("/chat", ALICE, "a1").user is False
+    assert store.leave("/chat", ALICE, "a1").user is True
 
 
 def test_members_are_ordered_by_id_and_per_namespace(store):
@@ -105,12 +113,12 @@ def test_members_are_ordered_by_id_and_per_namespace(store):
 
 def test_counts_are_exact_across_nodes(nodes):
     first, second = nodes(), nodes()
-    assert first.join("/forward", ALICE, "a1") is True
-    assert second.join("/forward", ALICE, "a2") is False
+    assert first.join("/forward", ALICE, "a1").user is True
+    assert second.join("/forward", ALICE, "a2").user is False
     assert second.is_online("/forward", ALICE.id)
     assert first.members("/forward") == second.members("/forward") == [ALICE]
-    assert first.leave("/forward", ALICE, "a1") is False
-    assert second.leave("/forward", ALICE, "a2") is True
+    assert first.leave("/forward", ALICE, "a1").user is False
+    assert second.leave("/forward", ALICE, "a2").user is True
     assert not first.is_online("/forward", ALICE.id)
 
 
@@ -120,8 +128,8 @@ def test_concurrent_joins_and_leaves_announce_exactly_once(nodes):
 
     def tab(store: PresenceStore, n: int) -> None:
         sid = f"s{n}"
-        firsts.append(store.join("/chat", ALICE, sid))
-        lasts.append(store.leave("/chat", ALICE, sid))
+        firsts.append(store.join("/chat", ALICE, sid).user)
+        lasts.append(store.leave("/chat", ALICE, sid).user)
 
     for _ in range(20):
         firsts.clear()
@@ -147,6 +155,82 @@ def test_live_sessions_do_not_expire(nodes):
     assert store.members("/chat") == [ALICE]
 
 
+# -- rooms and the presence limit ---------------------------------------------------------
+
+DAVE = Member(4, "dave")
+
+
+def join_room(store: PresenceStore, namespace: str, room: str, member: Member, sid: str):
+    """A session joins the namespace (as every connected session has), then the room."""
+    store.join(namespace, member, sid)
+    return store.join_room(namespace, room, member, sid)
+
+
+def test_room_presence_is_per_user(nodes):
+    first, second = nodes(), nodes()
+    joined = join_room(first, "/chat", "lobby", ALICE, "a1")
+    assert (joined.refused, joined.first, joined.members) == (None, True, [ALICE])
+    # A second tab, on another node, is not a first; the same session again changes nothing.
+    assert join_room(second, "/chat", "lobby", ALICE, "a2").first is False
+    assert join_room(first, "/chat", "lobby", ALICE, "a1").first is False
+    assert join_room(second, "/chat", "lobby", BOB, "b1").members == [ALICE, BOB]
+    assert first.leave_room("/chat", "lobby", ALICE, "a1") is False
+    assert second.leave_room("/chat", "lobby", ALICE, "a2") is True
+    assert first.leave_room("/chat", "lobby", ALICE, "a2") is None
+    assert first.room_members("/chat", "lobby") == [BOB]
+    assert first.room_members("/forward", "lobby") == []
+
+
+def test_leaving_every_room_of_a_session(store):
+    join_room(store, "/chat", "a", ALICE, "a1")
+    join_room(store, "/chat", "b", ALICE, "a1")
+    join_room(store, "/chat", "b", ALICE, "a2")
+    assert store.leave_rooms("/chat", ALICE, "a1") == ["a"]
+    assert store.leave_rooms("/chat", ALICE, "a1") == []
+    assert store.room_members("/chat", "a") == []
+    assert store.room_members("/chat", "b") == [ALICE]
+    assert join_room(store, "/chat", "a", ALICE, "a1").first is True
+
+
+def test_rooms_per_session_are_limited(nodes):
+    store = nodes(limits=Limits(rooms_per_session=2))
+    assert join_room(store, "/chat", "r1", ALICE, "a1").refused is None
+    assert join_room(store, "/chat", "r2", ALICE, "a1").refused is None
+    assert join_room(store, "/chat", "r2", ALICE, "a1").refused is None  # already in it
+    assert join_room(store, "/chat", "r3", ALICE, "a1").refused == "too_many_rooms"
+    assert join_room(store, "/chat", "r3", ALICE, "a2").refused is None  # another session
+    assert store.room_members("/chat", "r3") == [ALICE]
+    assert store.leave_room("/chat", "r1", ALICE, "a1") is True
+    assert join_room(store, "/chat", "r3", ALICE, "a1").refused is None
+
+
+def test_room_users_are_limited_but_not_for_a_second_tab(nodes):
+    store = nodes(limits=Limits(room_users=2))
+    join_room(store, "/chat", "duel", ALICE, "a1")
+    join_room(store, "/chat", "duel", BOB, "b1")
+    assert join_room(store, "/chat", "duel", CAROL, "c1").refused == "room_full"
+    assert join_room(store, "/chat", "duel", ALICE, "a2").refused is None
+    assert store.room_members("/chat", "duel") == [ALICE, BOB]
+    store.leave_rooms("/chat", BOB, "b1")
+    assert join_room(store, "/chat", "duel", CAROL, "c1").members == [ALICE, CAROL]
+
+
+def test_the_presence_limit_switches_both_ways(nodes):
+    limits = Limits(presence=2)  # limited above 2 users, back below 1.8
+    first, second = nodes(limits=limits), nodes(limits=limits)
+    assert first.join("/chat", ALICE, "a1").census == Census(1, False)
+    assert second.join("/chat", BOB, "b1").census == Census(2, False)
+    assert first.join("/chat", CAROL, "c1").census == Census(3, True, switched=True)
+    assert second.join("/chat", DAVE, "d1").census == Census(4, True)
+    assert second.join("/chat", DAVE, "d2").census == Census(4, True)
+    assert first.leave("/chat", DAVE, "d1").census == Census(4, True)
+    assert first.leave("/chat", DAVE, "d2").census == Census(3, True)
+    assert second.leave("/chat", CAROL, "c1").census == Census(2, True)  # 2 is not below 1.8
+    assert second.census("/chat") == Census(2, True)
+    assert first.leave("/chat", BOB, "b1").census == Census(1, False, switched=True)
+    assert first.census("/forward") == Census(0, False)
+
+
 # -- Redis only: what a cluster adds ------------------------------------------------------
 
 
@@ -155,8 +239,8 @@ def redis_nodes(redis_server) -> Iterator[Callable[..., RedisPresence]]:
     redis.Redis.from_url(redis_server.url).flushdb()
     stores: list[RedisPresence] = []
 
-    def node(ttl: float = 30.0) -> RedisPresence:
-        stores.append(RedisPresence(redis_server.url, ttl))
+    def node(ttl: float = 30.0, limits: Limits | None = None) -> RedisPresence:
+        stores.append(RedisPresence(redis_server.url, ttl, limits))
         return stores[-1]
 
     yield node
@@ -197,6 +281,31 @@ def test_a_dead_nodes_sessions_expire_once(redis_nodes):
 
 
 @pytest.mark.cluster
+def test_a_dead_nodes_sessions_leave_their_rooms(redis_nodes):
+    limits = Limits(presence=1)
+    dead, alive = redis_nodes(ttl=0.5, limits=limits), redis_nodes(ttl=0.5, limits=limits)
+    join_room(dead, "/chat", "lobby", ALICE, "a1")
+    join_room(dead, "/chat", "match:1", ALICE, "a1")
+    join_room(alive, "/chat", "lobby", BOB, "b1")
+    assert alive.census("/chat") == Census(2, True)
+    departures = []
+    while not departures:
+        alive.refresh()
+        departures = alive.expire()
+        time.sleep(0.05)
+    assert sorted(departures, key=lambda d: d.room or "") == [
+        Departure("/chat", ALICE),
+        Departure("/chat", ALICE, "lobby"),
+        Departure("/chat", ALICE, "match:1"),
+    ]
+    assert alive.room_members("/chat", "lobby") == [BOB]
+    assert alive.room_members("/chat", "match:1") == []
+    # The sweep changes the count; the next census makes the switch back.
+    assert alive.census("/chat") == Census(1, True)  # 1 is not below 0.9
+    assert alive.leave("/chat", BOB, "b1").census == Census(0, False, switched=True)
+
+
+@pytest.mark.cluster
 def test_a_swept_session_that_is_still_there_comes_back(redis_nodes):
     slow, sweeper = redis_nodes(ttl=0.5), redis_nodes(ttl=0.5)
     slow.join("/chat", ALICE, "a1")
@@ -204,7 +313,7 @@ def test_a_swept_session_that_is_still_there_comes_back(redis_nodes):
     assert slow.refresh() == [Arrival("/chat", ALICE)]
     assert sweeper.members("/chat") == [ALICE]
     assert slow.refresh() == []
-    assert slow.leave("/chat", ALICE, "a1") is True
+    assert slow.leave("/chat", ALICE, "a1").user is True
 
 
 @pytest.mark.cluster
@@ -216,8 +325,8 @@ def test_refresh_restores_what_redis_lost(redis_nodes, redis_server):
     assert store.members("/chat") == []
     assert store.refresh() == [Arrival("/chat", ALICE)]
     assert store.members("/chat") == [ALICE]
-    assert store.leave("/chat", ALICE, "a1") is False
-    assert store.leave("/chat", ALICE, "a2") is True
+    assert store.leave("/chat", ALICE, "a1").user is False
+    assert store.leave("/chat", ALICE, "a2").user is True
 
 
 @pytest.mark.cluster

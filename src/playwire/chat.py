@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from sqlalchemy import insert, select
 
 from playwire.clock import now_ms
@@ -28,8 +30,9 @@ class ChatStore:
         self.history_size = history_size
         self._insert = insert(ChatMessage).returning(ChatMessage.id)
 
-    def post(self, author: Member, text: str) -> dict:
-        """Store a message from ``author``; its public form, with id and server timestamp."""
+    def post(self, author: Member, text: str, room: Optional[str] = None) -> dict:
+        """Store a message from ``author`` (to ``room``, or to everyone); its public form,
+        with id and server timestamp, and ``room`` only if it has one."""
         message = {
             "user_id": author.id,
             "username": author.username,
@@ -37,14 +40,24 @@ class ChatStore:
             "timestamp": now_ms(),
         }
         with self.db.transaction() as connection:
-            message_id = connection.execute(self._insert, message).scalar_one()
+            row = {**message, "room": room}
+            message_id = connection.execute(self._insert, row).scalar_one()
+        if room is not None:
+            message["room"] = room
         return {"id": message_id, **message}
 
-    def history(self) -> list[dict]:
-        """The last ``history_size`` messages, oldest first."""
+    def history(self, room: Optional[str] = None) -> list[dict]:
+        """The last ``history_size`` messages of ``room`` (None: the global chat, which
+        holds no room's messages), oldest first."""
         if self.history_size == 0:
             return []
-        query = select(ChatMessage).order_by(ChatMessage.id.desc()).limit(self.history_size)
+        in_room = ChatMessage.room.is_(None) if room is None else ChatMessage.room == room
+        query = (
+            select(ChatMessage)
+            .where(in_room)
+            .order_by(ChatMessage.id.desc())
+            .limit(self.history_size)
+        )
         with self.db.session() as session:
             newest_first = session.scalars(query).all()
         return [message.to_json() for message in reversed(newest_first)]

@@ -91,6 +91,14 @@ class Config:
     presence_ttl: float = _setting(
         30.0, float, "Cluster: seconds after which a dead node's sessions leave presence."
     )
+    presence_limit: int = _setting(
+        1000, int, "Users in a namespace above which presence is a count, not a list."
+    )
+    presence_count_interval: float = _setting(
+        5.0, float, "Seconds between two presence_count events of a limited namespace."
+    )
+    max_rooms_per_session: int = _setting(32, int, "Rooms one session may be in at once.")
+    max_room_users: int = _setting(1000, int, "Users one room may hold.")
     log_level: str = _setting("info", str, "debug, info, warning or error.")
     metrics: str = _setting("on", str, "on: serve Prometheus metrics at /metrics; off: 404.")
     metrics_allow: list[str] = _setting(
@@ -170,6 +178,10 @@ class Config:
             "ping_interval": self.ping_interval > 0,
             "ping_timeout": self.ping_timeout > 0,
             "presence_ttl": self.presence_ttl > 0,
+            "presence_limit": self.presence_limit >= 1,
+            "presence_count_interval": self.presence_count_interval > 0,
+            "max_rooms_per_session": self.max_rooms_per_session >= 1,
+            "max_room_users": self.max_room_users >= 1,
             "log_level": self.log_level.lower() in ("debug", "info", "warning", "error"),
             "metrics": self.metrics in ("on", "off"),
             "metrics_allow": _networks(self.metrics_allow) is not None,

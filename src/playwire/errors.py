@@ -19,6 +19,12 @@ UNAVAILABLE = "unavailable"
 UNKNOWN_EVENT = "unknown_event"
 INTERNAL_ERROR = "internal_error"
 
+# Rooms (docs/protocol.md, "Rooms")
+INVALID_ROOM = "invalid_room"
+TOO_MANY_ROOMS = "too_many_rooms"
+ROOM_FULL = "room_full"
+NOT_IN_ROOM = "not_in_room"
+
 # HTTP API (docs/protocol.md, "HTTP API")
 INVALID_JSON = "invalid_json"
 INVALID_USERNAME = "invalid_username"

@@ -15,6 +15,12 @@ def user_room(user_id: int) -> str:
     return f"user:{user_id}"
 
 
+def room_channel(name: str) -> str:
+    """The python-socketio room of a client-named room: apart from :func:`user_room`'s, so a
+    room called ``user:5`` never reaches user 5's sessions."""
+    return f"room:{name}"
+
+
 def target_of(payload: dict) -> int:
     """The payload's ``target`` user id; booleans, floats, strings and null are not ids."""
     target = payload.get("target")

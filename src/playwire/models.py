@@ -6,7 +6,9 @@ here needs a new revision there.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, String, Text
+from typing import Optional
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -27,6 +29,8 @@ class User(Base):
 
 class ChatMessage(Base):
     __tablename__ = "chat_messages"
+    # "The last N messages of a room" (and of the global chat, room NULL) reads this index.
+    __table_args__ = (Index("ix_chat_messages_room_id", "room", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # No foreign key to users: a user authenticated by the game's own backend (a JWT) has no
@@ -36,12 +40,17 @@ class ChatMessage(Base):
     username: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[int] = mapped_column(BigInteger)
+    # The room it was sent to; NULL for the namespace-wide chat.
+    room: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
 
     def to_json(self) -> dict:
-        return {
+        message = {
             "id": self.id,
             "user_id": self.user_id,
             "username": self.username,
             "message": self.message,
             "timestamp": self.timestamp,
         }
+        if self.room is not None:
+            message["room"] = self.room
+        return message

@@ -9,7 +9,7 @@ from playwire.config import Config
 from playwire.database import Database
 from playwire.jwt_identity import build_jwt_verifier
 from playwire.metrics import Metrics
-from playwire.presence import PresenceStore
+from playwire.presence import Limits, PresenceStore
 from playwire.presence.memory import MemoryPresence
 from playwire.revocation import RevocationStore
 from playwire.revocation.memory import MemoryRevocations
@@ -52,11 +52,12 @@ def build_services(config: Config, db: Database) -> Services:
 
 def build_presence(config: Config) -> PresenceStore:
     """The presence store: in memory for one node, in Redis for a cluster."""
+    limits = Limits(config.presence_limit, config.max_rooms_per_session, config.max_room_users)
     if config.message_queue:
         from playwire.presence.redis import RedisPresence
 
-        return RedisPresence(config.message_queue, config.presence_ttl)
-    return MemoryPresence()
+        return RedisPresence(config.message_queue, config.presence_ttl, limits)
+    return MemoryPresence(limits)
 
 
 def build_revocations(config: Config) -> RevocationStore:

@@ -2,8 +2,11 @@
 
 Per namespace, four keys (Centrifugo's model): a hash ``sessions`` (sid → user id), a sorted
 set ``expiry`` (sid scored by the millisecond its session expires, on Redis's clock), a hash
-``counts`` (user id → number of sessions) and a hash ``members`` (user id → username). Every
-change is one Lua script, so two nodes never both see a user's first (or last) session.
+``counts`` (user id → number of sessions) and a hash ``members`` (user id → username); a key
+``limited`` exists while the namespace is above its presence limit. Per room a hash ``room:NAME``
+(user id → number of sessions in the room), per session a set ``session-rooms:SID``. Every
+change is one Lua script, so two nodes never both see a user's first (or last) session, nor
+both switch a namespace across its limit.
 
 Each node re-joins its own sessions every :attr:`RedisPresence.interval` seconds, which pushes
 their expiry forward; a node that dies stops doing so, and the next :meth:`expire` on any
@@ -19,73 +22,31 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, Optional
 
 from redis.exceptions import RedisError
 
 from playwire.errors import ServiceUnavailable
 from playwire.identity import Member
-from playwire.presence import Arrival, Departure, PresenceStore
+from playwire.presence import (
+    Arrival,
+    Census,
+    Change,
+    Departure,
+    Limits,
+    PresenceStore,
+    RoomJoin,
+    scripts,
+)
 from playwire.redis_client import connect
 
 KEY_PREFIX = "playwire:presence"
 NAMESPACES_KEY = f"{KEY_PREFIX}:namespaces"
 SWEEP_BATCH = 1000
-
-_NOW_MS = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-"""
-
-# KEYS: sessions, expiry, counts, members, namespaces. ARGV: sid, uid, username, lifetime
-# (ms), namespace. Returns 1 when this is the user's first session, else 0; a known sid only
-# has its expiry pushed forward.
-JOIN = (
-    _NOW_MS
-    + """
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
-redis.call('SADD', KEYS[5], ARGV[5])
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
-if redis.call('HINCRBY', KEYS[3], ARGV[2], 1) == 1 then return 1 end
-return 0
-"""
-)
-
-# KEYS: sessions, expiry, counts, members. ARGV: sid, uid. Returns 1 when it was the user's
-# last session, else 0 (also when the session was unknown, e.g. already swept).
-LEAVE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-if redis.call('HINCRBY', KEYS[3], ARGV[2], -1) > 0 then return 0 end
-redis.call('HDEL', KEYS[3], ARGV[2])
-redis.call('HDEL', KEYS[4], ARGV[2])
-return 1
-"""
-
-# KEYS: sessions, expiry, counts, members. ARGV: batch size. Removes expired sessions and
-# returns {uid, username, ...} for the users who had no session left.
-EXPIRE = (
-    _NOW_MS
-    + """
-local gone = {}
-local sids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-for _, sid in ipairs(sids) do
-  redis.call('ZREM', KEYS[2], sid)
-  local uid = redis.call('HGET', KEYS[1], sid)
-  if uid then
-    redis.call('HDEL', KEYS[1], sid)
-    if redis.call('HINCRBY', KEYS[3], uid, -1) <= 0 then
-      redis.call('HDEL', KEYS[3], uid)
-      table.insert(gone, uid)
-      table.insert(gone, redis.call('HGET', KEYS[4], uid) or '')
-      redis.call('HDEL', KEYS[4], uid)
-    end
-  end
-end
-return gone
-"""
-)
+#: A limit a refresh never crosses: it leaves switching to :meth:`RedisPresence.census`.
+NO_SWITCH = ["1e18", "-1"]
+SCRIPTS = ("JOIN", "LEAVE", "CENSUS", "JOIN_ROOM", "LEAVE_ROOM", "LEAVE_ROOMS", "ROOM_MEMBERS")
+SCRIPTS += ("EXPIRE",)
 
 
 def namespace_keys(namespace: str) -> list[str]:
@@ -95,36 +56,66 @@ def namespace_keys(namespace: str) -> list[str]:
     ]
 
 
+def limited_key(namespace: str) -> str:
+    """The key that exists while the namespace is above its presence limit."""
+    return f"{KEY_PREFIX}:{namespace}:limited"
+
+
+def room_prefix(namespace: str) -> str:
+    """The prefix of the namespace's room keys; a room's key is this plus its name."""
+    return f"{KEY_PREFIX}:{namespace}:room:"
+
+
+def session_rooms_prefix(namespace: str) -> str:
+    """The prefix of the sets of rooms a session is in; a session's set is this plus sid."""
+    return f"{KEY_PREFIX}:{namespace}:session-rooms:"
+
+
 class RedisPresence(PresenceStore):
     """Presence shared by every node that uses the same Redis database."""
 
-    def __init__(self, url: str, ttl: float) -> None:
+    def __init__(self, url: str, ttl: float, limits: Optional[Limits] = None) -> None:
+        super().__init__(limits)
         self.interval = ttl / 6
         self._lifetime_ms = int(ttl * 700)
         self._redis = connect(url, socket_timeout=5)
-        self._join = self._redis.register_script(JOIN)
-        self._leave = self._redis.register_script(LEAVE)
-        self._expire = self._redis.register_script(EXPIRE)
+        self._scripts = {
+            name: self._redis.register_script(getattr(scripts, name)) for name in SCRIPTS
+        }
         # This node's sessions, which refresh() keeps alive. The lock keeps a refresh from
         # bringing back a session that left while the refresh was on its way.
         self._local: dict[tuple[str, str], Member] = {}
         self._lock = threading.Lock()
 
-    def join(self, namespace: str, member: Member, sid: str) -> bool:
+    def _run(self, script: str, keys: list, args: list, client: Any = None) -> Any:
+        return self._scripts[script](keys, args, client=client)
+
+    def _bounds(self) -> list:
+        return [self.limits.presence, self.limits.presence_low]
+
+    def join(self, namespace: str, member: Member, sid: str) -> Change:
         with self._lock, _unavailable_on_error():
-            first = self._join(
-                [*namespace_keys(namespace), NAMESPACES_KEY],
-                self._join_args(namespace, member, sid),
+            reply = self._run(
+                "JOIN",
+                [*namespace_keys(namespace), NAMESPACES_KEY, limited_key(namespace)],
+                self._join_args(namespace, member, sid) + self._bounds(),
             )
             self._local[(namespace, sid)] = member
-        return bool(first)
+        return _change(reply)
 
-    def leave(self, namespace: str, member: Member, sid: str) -> bool:
+    def leave(self, namespace: str, member: Member, sid: str) -> Change:
         with self._lock:
             # Forgotten here even if Redis is away: the entry then expires and is swept.
             self._local.pop((namespace, sid), None)
             with _unavailable_on_error():
-                return bool(self._leave(namespace_keys(namespace), [sid, member.id]))
+                keys = [*namespace_keys(namespace), limited_key(namespace)]
+                return _change(self._run("LEAVE", keys, [sid, member.id, *self._bounds()]))
+
+    def census(self, namespace: str) -> Census:
+        keys = [namespace_keys(namespace)[2], limited_key(namespace)]
+        with _unavailable_on_error():
+            count, limited, switched = self._run("CENSUS", keys, self._bounds())
+        return Census(int(count), bool(limited), bool(switched))
 
     def members(self, namespace: str) -> list[Member]:
         with _unavailable_on_error():
@@ -136,29 +127,60 @@ class RedisPresence(PresenceStore):
         with _unavailable_on_error():
             return bool(self._redis.hexists(namespace_keys(namespace)[2], str(user_id)))
 
+    def join_room(self, namespace: str, room: str, member: Member, sid: str) -> RoomJoin:
+        keys = [room_prefix(namespace) + room, session_rooms_prefix(namespace) + sid]
+        keys.append(namespace_keys(namespace)[3])
+        limits = [self.limits.rooms_per_session, self.limits.room_users]
+        with _unavailable_on_error():
+            reply = self._run("JOIN_ROOM", keys, [member.id, room, *limits])
+        if reply[0]:
+            return RoomJoin(refused=reply[0])
+        return RoomJoin(first=bool(reply[1]), members=_members(reply[2:]))
+
+    def leave_room(self, namespace: str, room: str, member: Member, sid: str) -> Optional[bool]:
+        keys = [room_prefix(namespace) + room, session_rooms_prefix(namespace) + sid]
+        with _unavailable_on_error():
+            left = self._run("LEAVE_ROOM", keys, [member.id, room])
+        return None if left < 0 else bool(left)
+
+    def leave_rooms(self, namespace: str, member: Member, sid: str) -> list[str]:
+        keys = [session_rooms_prefix(namespace) + sid]
+        with _unavailable_on_error():
+            return sorted(self._run("LEAVE_ROOMS", keys, [member.id, room_prefix(namespace)]))
+
+    def room_members(self, namespace: str, room: str) -> list[Member]:
+        keys = [room_prefix(namespace) + room, namespace_keys(namespace)[3]]
+        with _unavailable_on_error():
+            return _members(self._run("ROOM_MEMBERS", keys, []))
+
     def refresh(self) -> list[Arrival]:
         """Re-join every session of this node: its expiry moves forward, and a session that
-        was swept (or lost when Redis restarted empty) is written again."""
+        was swept (or lost when Redis restarted empty) is written again. The rooms of such a
+        session are not restored. A refresh never switches a namespace across its limit:
+        :meth:`census` does that next."""
         with self._lock, _unavailable_on_error():
             sessions = list(self._local.items())
             pipe = self._redis.pipeline(transaction=False)
             for (namespace, sid), member in sessions:
-                keys = [*namespace_keys(namespace), NAMESPACES_KEY]
-                self._join(keys, self._join_args(namespace, member, sid), client=pipe)
-            firsts = pipe.execute() if sessions else []
+                keys = [*namespace_keys(namespace), NAMESPACES_KEY, limited_key(namespace)]
+                args = self._join_args(namespace, member, sid) + NO_SWITCH
+                self._run("JOIN", keys, args, client=pipe)
+            replies = pipe.execute() if sessions else []
         return [
             Arrival(namespace, member)
-            for ((namespace, _), member), first in zip(sessions, firsts)
-            if first
+            for ((namespace, _), member), reply in zip(sessions, replies)
+            if reply[0]
         ]
 
     def expire(self) -> list[Departure]:
         departures = []
         with _unavailable_on_error():
             for namespace in sorted(self._redis.smembers(NAMESPACES_KEY)):
-                gone = self._expire(namespace_keys(namespace), [SWEEP_BATCH])
-                for uid, username in zip(gone[::2], gone[1::2]):
-                    departures.append(Departure(namespace, Member(int(uid), username)))
+                args = [SWEEP_BATCH, room_prefix(namespace), session_rooms_prefix(namespace)]
+                gone = self._run("EXPIRE", namespace_keys(namespace), args)
+                for room, uid, username in zip(gone[::3], gone[1::3], gone[2::3]):
+                    member = Member(int(uid), username)
+                    departures.append(Departure(namespace, member, room or None))
         return departures
 
     def close(self) -> None:
@@ -166,6 +188,16 @@ class RedisPresence(PresenceStore):
 
     def _join_args(self, namespace: str, member: Member, sid: str) -> list:
         return [sid, member.id, member.username, self._lifetime_ms, namespace]
+
+
+def _change(reply: list) -> Change:
+    user, count, limited, switched = reply
+    return Change(bool(user), Census(int(count), bool(limited), bool(switched)))
+
+
+def _members(flat: list) -> list[Member]:
+    members = [Member(int(uid), name) for uid, name in zip(flat[::2], flat[1::2])]
+    return sorted(members, key=lambda member: member.id)
 
 
 @contextmanager

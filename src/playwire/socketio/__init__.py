@@ -12,6 +12,7 @@ from playwire.ops import admin
 from playwire.origins import OriginPolicy
 from playwire.services import Services
 from playwire.socketio.chat import ChatNamespace
+from playwire.socketio.counting import start_presence_counter
 from playwire.socketio.forward import ForwardNamespace
 from playwire.socketio.ping import PingNamespace
 from playwire.socketio.presence_keeper import start_presence_keeper
@@ -70,5 +71,6 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
     if config.admin_password:
         admin.instrument(server, config.admin_password)
     start_presence_keeper(server, services.presence, queue)
+    start_presence_counter(server, config.presence_count_interval)
     allow_poll_packets(config.max_poll_packets)
     install_unmasking()

@@ -1,5 +1,5 @@
-"""The base of every Playwire namespace (docs/protocol.md, "Rules for every event" and
-"Presence"; README, "Adding a namespace").
+"""The base of every Playwire namespace (docs/protocol.md, "Rules for every event",
+"Presence" and "Rooms"; README, "Adding a namespace").
 
 A namespace derived from :class:`PlaywireNamespace` holds only its own events, written as
 ``on_<event>(self, session, data)``: ``session`` says who sent it, ``data`` is the event's
@@ -8,8 +8,15 @@ a dict to add fields to the ``{"ok": true}`` ack; raise :class:`~playwire.errors
 to refuse, and the client gets the ack ``{"ok": false, ...}`` or the ``error`` event.
 
 The base class does the rest: authentication on connect, the per-user room, presence
-(``presence``, ``user_joined``, ``user_left``), validation, rate limits and error replies.
-Handlers run without Flask's request context; use ``session`` and ``self.services``.
+(``presence``, ``user_joined``, ``user_left``, bounded by the presence limit), rooms (the
+``join`` and ``leave`` events, from :class:`~playwire.socketio.rooms.RoomEvents`),
+validation, rate limits and error replies. Handlers run without Flask's request context; use
+``session`` and ``self.services``.
+
+The events a client may send are exactly the ``on_<event>`` methods that namespaces define,
+plus ``join`` and ``leave``: hooks (:meth:`PlaywireNamespace.after_connect`,
+:meth:`PlaywireNamespace.after_join`) and Flask-SocketIO's ``on_connect``/``on_disconnect``
+are not events, and a client naming one gets ``unknown_event``.
 """
 
 from __future__ import annotations
@@ -25,28 +32,36 @@ from flask_socketio import ConnectionRefusedError
 
 from playwire import errors
 from playwire.errors import EventError, ServiceUnavailable
-from playwire.forwarding import user_room
+from playwire.forwarding import room_channel, user_room
 from playwire.identity import Member
+from playwire.presence import Census, Change
 from playwire.ratelimit import TokenBucket
 from playwire.services import Services
+from playwire.socketio.rooms import RoomEvents
 from playwire.tokens import TokenError
 from playwire.validation import event_payload
 
 log = logging.getLogger(__name__)
 
-# Names a client may not trigger as events, though the namespace has methods for them.
-RESERVED_EVENTS = frozenset({"connect", "disconnect"})
+# Flask-SocketIO's lifecycle handlers: methods named like events that are not events.
+LIFECYCLE = frozenset({"connect", "disconnect"})
 
 
 def announce(
-    server: Any, namespace: str, event: str, member: Member, skip_sid: Optional[str] = None
+    server: Any,
+    namespace: str,
+    event: str,
+    data: dict,
+    to: Optional[str] = None,
+    skip_sid: Optional[str] = None,
 ) -> None:
-    """Broadcast a presence change (``user_joined``, ``user_left``) to every session of
-    ``namespace`` on every node; lost, not fatal, if the message queue is down."""
+    """Broadcast a presence change (``user_joined``, ``user_left``, ``presence``) to every
+    session of ``namespace``, or of room ``to``, on every node; lost, not fatal, if the
+    message queue is down."""
     try:
-        server.emit(event, member.to_json(), skip_sid=skip_sid, namespace=namespace)
+        server.emit(event, data, to=to, skip_sid=skip_sid, namespace=namespace)
     except ServiceUnavailable:
-        log.warning("message queue unavailable; %s of user %s not sent", event, member.id)
+        log.warning("message queue unavailable; %s %s not sent", event, data)
 
 
 @dataclass
@@ -56,6 +71,8 @@ class Session:
     sid: str
     member: Member
     bucket: TokenBucket
+    #: The rooms this session is in (this node knows its own sessions' rooms exactly).
+    rooms: set[str] = field(default_factory=set)
 
     @property
     def user_id(self) -> int:
@@ -71,14 +88,27 @@ class PendingSession:
     """A session between its connect handler and its CONNECT packet."""
 
     session: Session
-    joined: bool = False
-    first: bool = False
+    change: Optional[Change] = None
     members: list[Member] = field(default_factory=list)
     failure: Optional[ServiceUnavailable] = None
 
 
-class PlaywireNamespace(flask_socketio.Namespace):
-    """Authentication, presence, validation, limits and error replies for a namespace."""
+def client_events(namespace: PlaywireNamespace) -> dict[str, Callable[..., Any]]:
+    """The events a client may send to ``namespace``: ``join`` and ``leave``, and each
+    ``on_<event>`` defined by a class below :class:`PlaywireNamespace`."""
+    events = {"join": namespace.on_join, "leave": namespace.on_leave}
+    for cls in type(namespace).__mro__:
+        if cls is PlaywireNamespace:
+            break
+        for name in vars(cls):
+            event = name[3:]
+            if name.startswith("on_") and event not in LIFECYCLE and event not in events:
+                events[event] = getattr(namespace, name)
+    return events
+
+
+class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
+    """Authentication, presence, rooms, validation, limits and error replies."""
 
     def __init__(self, namespace: str, services: Services) -> None:
         super().__init__(namespace)
@@ -87,18 +117,26 @@ class PlaywireNamespace(flask_socketio.Namespace):
         self.presence = services.presence
         self._pending: dict[str, PendingSession] = {}
         self.sessions: dict[str, Session] = {}
-        self.metrics = services.metrics.for_namespace(self, self.event_names())
+        self.events = client_events(self)
+        self.metrics = services.metrics.for_namespace(self, list(self.events))
+        services.metrics.feed_rooms(namespace, self.rooms_here)
+        #: The count last sent in ``presence_count`` to this node's sessions, while limited.
+        self.count_sent: Optional[int] = None
 
-    @classmethod
-    def event_names(cls) -> list[str]:
-        """The event names :meth:`_handler_for` accepts: the metrics' ``event`` labels."""
-        names = (name[3:] for name in dir(cls) if name.startswith("on_"))
-        return [name for name in names if name not in RESERVED_EVENTS]
+    def rooms_here(self) -> int:
+        """How many rooms this node's sessions are in (``playwire_rooms``)."""
+        rooms = self.socketio.server.manager.rooms.get(self.namespace, {}) if self.socketio else {}
+        prefix = room_channel("")
+        return sum(1 for room in rooms if isinstance(room, str) and room.startswith(prefix))
 
-    # -- hooks for subclasses -------------------------------------------------------------
+    # -- hooks for subclasses (never reachable as events) ---------------------------------
 
-    def on_join(self, session: Session) -> None:
+    def after_connect(self, session: Session) -> None:
         """Called once a session is connected and announced; send it what it needs first."""
+
+    def after_join(self, session: Session, room: str) -> Optional[dict]:
+        """Called when a session has joined ``room``; a dict adds fields to the ack."""
+        return None
 
     # -- sending ------------------------------------------------------------------------
 
@@ -135,14 +173,18 @@ class PlaywireNamespace(flask_socketio.Namespace):
         if failure is not None:
             return
         try:
-            pending.first = self.presence.join(self.namespace, member, sid)
-            pending.joined = True
-            pending.members = self.presence.members(self.namespace)
+            pending.change = self.presence.join(self.namespace, member, sid)
+            if not pending.change.census.limited:
+                pending.members = self.presence.members(self.namespace)
         except ServiceUnavailable as exc:
             pending.failure = exc
 
     def accepted(self, sid: str) -> None:
-        """The client has its CONNECT packet: send ``presence``, announce the user if new."""
+        """The client has its CONNECT packet: send ``presence``, announce the user if new.
+
+        Above the presence limit the new session gets the count alone, and nobody hears of
+        its arrival: nothing here costs more as the namespace grows.
+        """
         pending = self._pending.pop(sid, None)
         if pending is None:
             return
@@ -152,36 +194,86 @@ class PlaywireNamespace(flask_socketio.Namespace):
             return
         self.sessions[sid] = session
         self.socketio.server.enter_room(sid, user_room(session.user_id), namespace=self.namespace)
-        users = [member.to_json() for member in pending.members]
-        self.emit_to(sid, "presence", {"users": users})
-        if pending.first:
-            self._announce("user_joined", session.member, skip_sid=sid)
-        self._report_failure(sid, "connect", self._run_safely("connect", self.on_join, session))
+        census = pending.change.census
+        self.emit_to(sid, "presence", self._presence(census, pending.members))
+        self._announce_change(pending.change, "user_joined", session.member, skip_sid=sid)
+        hook = self._run_safely("connect", self.after_connect, session)
+        self._report_failure(sid, "connect", hook)
 
     def on_disconnect(self, reason: Any = None) -> None:
-        """Forget the session; announce the user's departure when it was their last one."""
+        """Forget the session; it leaves its rooms, and the namespace, announced as such."""
         sid = flask.request.sid
         self.services.metrics.disconnected(reason)
         pending = self._pending.pop(sid, None)
         session = self.sessions.pop(sid, None)
         if session is None:
-            if pending is not None and pending.joined:
+            if pending is not None and pending.change is not None:
                 # Gone before it was accepted, so never announced: leave quietly.
                 self._leave_presence(pending.session)
             return
-        if self._leave_presence(session):
-            self._announce("user_left", session.member)
+        self.leave_all_rooms(session)
+        change = self._leave_presence(session)
+        if change is not None:
+            self._announce_change(change, "user_left", session.member)
 
-    def _leave_presence(self, session: Session) -> bool:
-        """Whether that was the user's last session here; False if presence is unavailable."""
+    def _leave_presence(self, session: Session) -> Optional[Change]:
+        """What leaving did, or None if presence is unavailable."""
         try:
             return self.presence.leave(self.namespace, session.member, session.sid)
         except ServiceUnavailable:
             log.warning("presence unavailable; %s left %s unannounced", session.sid, self.namespace)
-            return False
+            return None
 
-    def _announce(self, event: str, member: Member, skip_sid: Optional[str] = None) -> None:
-        announce(self.socketio.server, self.namespace, event, member, skip_sid=skip_sid)
+    # -- namespace-wide presence and its limit ------------------------------------------
+
+    def _presence(self, census: Census, members: list[Member]) -> dict:
+        """The ``presence`` event: the list and its count, or the count alone when limited."""
+        if census.limited:
+            return {"users": [], "count": census.count, "limited": True}
+        return {"users": [member.to_json() for member in members], "count": len(members)}
+
+    def _announce_change(
+        self, change: Change, event: str, member: Member, skip_sid: Optional[str] = None
+    ) -> None:
+        """Tell everyone of a join or leave: of the switch across the limit if it made one,
+        else of the user's arrival or departure unless the namespace is limited."""
+        if change.census.switched:
+            self.announce_switch(change.census, skip_sid=skip_sid)
+        elif change.user and not change.census.limited:
+            self.announce(event, member.to_json(), skip_sid=skip_sid)
+
+    def announce_switch(self, census: Census, skip_sid: Optional[str] = None) -> None:
+        """Every session gets a fresh ``presence``: the count alone once the namespace is
+        limited, the complete list once it is back below the limit."""
+        members = [] if census.limited else self.presence.members(self.namespace)
+        self.count_sent = census.count if census.limited else None
+        self.announce("presence", self._presence(census, members), skip_sid=skip_sid)
+
+    def send_presence_count(self) -> None:
+        """While limited, send this node's sessions ``presence_count`` if the count moved.
+
+        Each node of a cluster runs this on its own timer for its own sessions (a local
+        emit), reading the count from the shared store; it also makes the switch across the
+        limit when sessions were swept or restored meanwhile.
+        """
+        if not self.sessions:
+            return
+        census = self.presence.census(self.namespace)
+        if census.switched:
+            self.announce_switch(census)
+        elif census.limited and census.count != self.count_sent:
+            self.count_sent = census.count
+            server = self.socketio.server
+            count = {"count": census.count}
+            server.emit("presence_count", count, namespace=self.namespace, ignore_queue=True)
+        elif not census.limited:
+            self.count_sent = None
+
+    def announce(
+        self, event: str, data: dict, to: Optional[str] = None, skip_sid: Optional[str] = None
+    ) -> None:
+        """Broadcast a presence change (to a room, or everyone): :func:`announce`."""
+        announce(self.socketio.server, self.namespace, event, data, to=to, skip_sid=skip_sid)
 
     def _authenticate(self, auth: Any) -> tuple[Member, Optional[ServiceUnavailable]]:
         """The token's member, or a refusal. If revocations (Redis) cannot be read, the
@@ -231,9 +323,7 @@ class PlaywireNamespace(flask_socketio.Namespace):
         return {"ok": True, **result} if result else {"ok": True}
 
     def _handler_for(self, event: Any) -> Callable[[Session, dict], Optional[dict]]:
-        handler = None
-        if isinstance(event, str) and event not in RESERVED_EVENTS:
-            handler = getattr(self, "on_" + event, None)
+        handler = self.events.get(event) if isinstance(event, str) else None
         if handler is None:
             raise EventError(errors.UNKNOWN_EVENT, f"no event {event!r} in {self.namespace}")
         return handler

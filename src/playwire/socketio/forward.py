@@ -1,21 +1,33 @@
 """Namespace ``/forward``: the relay of game messages between players (docs/protocol.md,
-"`/forward`")."""
+"`/forward`"), and to the players of a room ("Rooms")."""
 
 from __future__ import annotations
 
-from playwire.errors import TARGET_OFFLINE, EventError
+from playwire.errors import INVALID_TARGET, TARGET_OFFLINE, EventError
 from playwire.forwarding import check_latest, recipient_rooms, stamped, target_of
+from playwire.rooms import names_a_room, room_of
 from playwire.socketio.base import PlaywireNamespace, Session
 
 
 class ForwardNamespace(PlaywireNamespace):
     def on_forward(self, session: Session, data: dict) -> None:
         """A client sends ``{"target", ...}``; the target's sessions and the sender's other
-        sessions get ``forwarded`` with ``sender`` set, each exactly once.
+        sessions get ``forwarded`` with ``sender`` set, each exactly once. With ``{"room",
+        ...}`` instead, every session in the room but the sending one gets it.
         """
+        if names_a_room(data):
+            self._forward_to_room(session, data)
+            return
         target = target_of(data)
         check_latest(data)
         if not self.presence.is_online(self.namespace, target):
             raise EventError(TARGET_OFFLINE, f"user {target} has no session in /forward")
         rooms = recipient_rooms(session.user_id, target)
         self.emit_to(rooms, "forwarded", stamped(data, session.user_id), skip_sid=session.sid)
+
+    def _forward_to_room(self, session: Session, data: dict) -> None:
+        if "target" in data:
+            raise EventError(INVALID_TARGET, "a forward has a target or a room, not both")
+        check_latest(data)
+        to = self.require_room(session, room_of(data))
+        self.emit_to(to, "forwarded", stamped(data, session.user_id), skip_sid=session.sid)

@@ -2,7 +2,9 @@
 
 Every ``presence.interval`` seconds each node renews the expiry of its own sessions and
 sweeps the sessions of nodes that stopped renewing theirs (killed, frozen, cut off from
-Redis), then announces the users who left with them. The store's atomic sweep hands each
+Redis), then announces the users who left with them, in the namespace and in its rooms (a
+limited namespace, docs/protocol.md "Presence limit", hears of them only through
+``presence_count``). The store's atomic sweep hands each
 departure to exactly one node, so each is announced once; a departure is already gone from
 the store when it is announced, so each announce stands on its own: one that fails is
 logged, and the others are still sent.
@@ -16,6 +18,8 @@ from typing import Any
 import socketio as python_socketio
 
 from playwire.errors import ServiceUnavailable
+from playwire.forwarding import room_channel
+from playwire.identity import Member
 from playwire.presence import PresenceStore
 from playwire.socketio.base import announce
 
@@ -65,14 +69,37 @@ def keep_presence_once(
     A store failure (Redis away) raises :class:`ServiceUnavailable` before anything is
     announced; a failed announce loses that announce only.
     """
+    news: dict[str, list[tuple[str, Member]]] = {}
     for arrival in presence.refresh() if reachable else []:
-        _announce_alone(server, arrival.namespace, "user_joined", arrival.member)
+        news.setdefault(arrival.namespace, []).append(("user_joined", arrival.member))
     for departure in presence.expire():
-        _announce_alone(server, departure.namespace, "user_left", departure.member)
+        if departure.room is None:
+            news.setdefault(departure.namespace, []).append(("user_left", departure.member))
+            continue
+        data = {**departure.member.to_json(), "room": departure.room}
+        to = room_channel(departure.room)
+        _announce_alone(server, departure.namespace, "user_left", data, to=to)
+    for namespace, events in news.items():
+        _announce_namespace(server, presence, namespace, events)
 
 
-def _announce_alone(server: python_socketio.Server, namespace: str, event: str, member) -> None:
+def _announce_namespace(
+    server: python_socketio.Server, presence: PresenceStore, namespace: str, events: list
+) -> None:
+    """Announce arrivals and departures, or the switch across the limit they brought."""
+    census = presence.census(namespace)
+    handler = server.namespace_handlers.get(namespace)
+    if census.switched and hasattr(handler, "announce_switch"):
+        handler.announce_switch(census)
+    elif not census.limited:
+        for event, member in events:
+            _announce_alone(server, namespace, event, member.to_json())
+
+
+def _announce_alone(
+    server: python_socketio.Server, namespace: str, event: str, data: dict, to: Any = None
+) -> None:
     try:
-        announce(server, namespace, event, member)
+        announce(server, namespace, event, data, to=to)
     except Exception:  # the sweep removed it already: the next changes must still go out
-        log.exception("announcing %s of user %s in %s failed", event, member.id, namespace)
+        log.exception("announcing %s %s in %s failed", event, data, namespace)
