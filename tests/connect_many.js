@@ -67,7 +67,7 @@ async function main() {
   if (config.holdMs) await new Promise((resolve) => setTimeout(resolve, config.holdMs));
   process.stdout.write(JSON.stringify(result) + "\n");
   sockets.forEach((socket) => socket.disconnect());
-  setTimeout(() => process.exit(0), 200);
+  setTimeout(() => process.exit(0), 2000); // polling sends its close packets
 }
 
 main().catch((error) => {
