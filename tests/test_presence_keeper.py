@@ -29,12 +29,16 @@ class EmitsAfterAFailure:
     """What the keeper emits through: the first emit fails with ``failure``, the others are
     recorded, as a Socket.IO server whose publish fails once would."""
 
+    namespace_handlers: dict = {}
+
     def __init__(self, failure: Exception) -> None:
         self.failure: Optional[Exception] = failure
         self.attempts: list[tuple[str, Any, str]] = []
         self.sent: list[tuple[str, Any, str]] = []
 
-    def emit(self, event: str, data: Any, skip_sid: Any = None, namespace: str = "/") -> None:
+    def emit(
+        self, event: str, data: Any, to: Any = None, skip_sid: Any = None, namespace: str = "/"
+    ) -> None:
         self.attempts.append((event, data, namespace))
         failure, self.failure = self.failure, None
         if failure is not None:

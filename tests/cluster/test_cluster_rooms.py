@@ -92,6 +92,4 @@ def test_chat_in_a_room_across_nodes(cluster, connect):
     late = connect(q, "/chat", bob["token"])
     expect(late, "presence", known)
     expect(late, "history", known)
-    assert [m["message"] for m in late.call("join", {"room": room})["history"]] == [
-        "hi guild"
-    ]
+    assert [m["message"] for m in late.call("join", {"room": room})["history"]] == ["hi guild"]

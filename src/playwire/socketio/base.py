@@ -61,7 +61,8 @@ def announce(
     try:
         server.emit(event, data, to=to, skip_sid=skip_sid, namespace=namespace)
     except ServiceUnavailable:
-        log.warning("message queue unavailable; %s %s not sent", event, data)
+        who = data.get("id", "(every user)")
+        log.warning("message queue unavailable; %s of user %s not sent", event, who)
 
 
 @dataclass

@@ -102,4 +102,4 @@ def _announce_alone(
     try:
         announce(server, namespace, event, data, to=to)
     except Exception:  # the sweep removed it already: the next changes must still go out
-        log.exception("announcing %s %s in %s failed", event, data, namespace)
+        log.exception("announcing %s of user %s in %s failed", event, data.get("id"), namespace)
