@@ -17,6 +17,9 @@ python-socketio 5.18.1 (:mod:`playwire.upstream.socketio`)
   - ``Server._handle_eio_message``: a packet that cannot be decoded closes its connection.
   - ``BaseManager.get_participants`` (reads ``pending_connect``): broadcasts skip sessions whose
     connect handler still runs.
+  - ``BaseManager.basic_enter_room``, ``basic_leave_room``, ``basic_disconnect``,
+    ``get_rooms`` (``RoomsBySession``): each session's rooms indexed, so a disconnect leaves
+    its own rooms instead of scanning all of them (O(N²) to close N sessions).
   - ``Manager.emit`` (``CountingManager``): the same loop, counting each emit's recipients
     for ``playwire_deliveries_total``.
   - ``RedisManager.__init__``, ``PubSubManager.emit`` (its inter-node message rebuilt),
