@@ -24,7 +24,7 @@ from playwire.identity import Member
 from playwire.migrations import alembic_config, upgrade
 from playwire.models import Base
 
-HEAD = "0002"
+HEAD = "0003"
 UPGRADED_BY_THIS_NODE = "database schema upgraded from empty to " + HEAD
 
 # What ``Base.metadata.create_all`` made before migrations existed (``{serial}``: the id type).
