@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from helpers.server import REPO_ROOT
 from playwire.presence import Member
 from playwire.tokens import TokenSigner
-from support import REPO_ROOT
 
 SECRET_KEY = "presence-limit-test-key"
 SIGNER = TokenSigner(SECRET_KEY, 3600)

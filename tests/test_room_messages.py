@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import ServerProcess, unique_name
+from helpers.server import ServerProcess, unique_name
 from test_rooms import join, member, open_session
 
 

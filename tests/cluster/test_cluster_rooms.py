@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.helpers import expect, wait_for
 from cluster.test_cluster_rules import layout
-from support import unique_name
+from helpers.clients import expect, wait_for
+from helpers.server import unique_name
 
 pytestmark = pytest.mark.cluster
 
