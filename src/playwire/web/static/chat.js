@@ -1,5 +1,5 @@
-// The /chat namespace (docs/protocol.md, "`/chat`"): history on arrival, live messages,
-// sending with an ack.
+// The conversation of one /chat room (docs/protocol.md, "`/chat`" and "Rooms"): its
+// history from the `join` ack (see Room in presence.js), live messages, sending with an ack.
 // Our own messages are shown only when the server broadcasts them back, like anyone's.
 
 import { emitWithAck } from "./connection.js";
@@ -10,6 +10,9 @@ const ERROR_TEXT = {
   invalid_message: "A message is 1 to 2,000 characters of text.",
   payload_too_large: "That message is too large.",
   unavailable: "The server cannot store messages right now; try again shortly.",
+  not_in_room: "Not in this room yet (reconnecting?); try again shortly.",
+  room_full: "This room is full.",
+  too_many_rooms: "This tab is in too many rooms.",
 };
 
 export function describeError(reply) {
@@ -17,18 +20,19 @@ export function describeError(reply) {
 }
 
 export class Chat {
-  constructor({ socket, me, list, form, input, errorLine }) {
+  /** room: the room's name, or null for a chat with no room yet (see setRoom); its
+   * history comes from the Room's "joined" event, through showHistory. */
+  constructor({ socket, me, room, list, form, input, errorLine }) {
     this.socket = socket;
     this.me = me;
+    this.room = room;
     this.list = list;
     this.input = input;
     this.errorLine = errorLine;
     this.shownIds = new Set();
-    socket.on("history", ({ messages }) => this.showHistory(messages));
-    socket.on("message", (message) => this.append(message));
-    // Failures of events sent without an ack (docs/protocol.md, "Rules for every event")
-    // arrive as "error".
-    socket.on("error", (reply) => showError(this.errorLine, describeError(reply)));
+    socket.on("message", (message) => {
+      if (this.room !== null && message.room === this.room) this.append(message);
+    });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.send(this.input.value);
@@ -37,7 +41,7 @@ export class Chat {
 
   async send(text) {
     showError(this.errorLine, "");
-    const reply = await emitWithAck(this.socket, "message", { message: text });
+    const reply = await emitWithAck(this.socket, "message", { room: this.room, message: text });
     if (reply.ok) {
       if (this.input.value === text) this.input.value = "";
     } else {
@@ -45,7 +49,7 @@ export class Chat {
     }
   }
 
-  /** History comes on every (re)connect: it replaces what is shown. */
+  /** History comes with every (re)join of the room: it replaces what is shown. */
   showHistory(messages) {
     this.list.replaceChildren();
     this.shownIds.clear();
@@ -67,6 +71,17 @@ export class Chat {
     ]);
     item.dataset.id = message.id;
     this.appendItem(item);
+  }
+
+  /** Show another room's conversation (null: none). */
+  setRoom(room) {
+    this.room = room;
+    this.showHistory([]);
+    this.showError("");
+  }
+
+  showError(text) {
+    showError(this.errorLine, text);
   }
 
   notice(text) {

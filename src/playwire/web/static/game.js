@@ -23,6 +23,15 @@ function newGameId() {
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
+const ROOM_NAME = /^[A-Za-z0-9_\-:.]{1,64}$/;
+
+/** The /chat room of a game (docs/web-client.md, "Game rooms"), or null if the game id
+ * (which came from the other player's page) cannot name one. */
+export function gameRoom(gameId) {
+  const name = `game:${gameId}`;
+  return ROOM_NAME.test(name) ? name : null;
+}
+
 const player = (user) => ({ id: user.id, username: user.username });
 
 const gameOf = (invitation) => ({ id: invitation.gameId, x: invitation.x, o: invitation.o });

@@ -1,13 +1,15 @@
 // Entry point of the page: log in (or find the session cookie still valid), then connect
-// to /chat and /forward and wire the chat, the online list and the game to them.
+// to /chat and /forward and wire the lobby's chat, the online list and the game (with its
+// own room and chat) to them.
 
 import * as api from "./api.js";
 import { Chat, describeError } from "./chat.js";
 import { Connection, emitWithAck, transportsFromQuery } from "./connection.js";
 import { $, element, showError } from "./dom.js";
 import { GameController } from "./game.js";
+import { GameRoom } from "./game-room.js";
 import { GameView } from "./game-view.js";
-import { Presence } from "./presence.js";
+import { Presence, Room } from "./presence.js";
 
 // Tells the inline check in index.html that the modules loaded.
 document.documentElement.dataset.started = "true";
@@ -21,6 +23,11 @@ const STATE_TEXT = {
 
 // Written on every login and logout, so that the user's other tabs follow (storage event).
 const SESSION_CHANGE_KEY = "playwire.session-changed";
+
+// The /chat room every tab joins: the page's main conversation (docs/web-client.md).
+const LOBBY = "lobby";
+
+const COUNT_FORMAT = new Intl.NumberFormat("en-US");
 
 let session = null; // what exists while logged in: {me, connection, ...}
 let sessionsStarted = 0;
@@ -83,9 +90,11 @@ function startSession(me) {
   const connection = new Connection({ transports: transportsFromQuery(window.location.search) });
   const chatPresence = new Presence(connection.chat);
   const forwardPresence = new Presence(connection.forward);
+  const lobby = new Room(connection.chat, LOBBY);
   const chat = new Chat({
     socket: connection.chat,
     me,
+    room: LOBBY,
     list: $("messages"),
     form: $("chat-form"),
     input: $("chat-input"),
@@ -96,7 +105,8 @@ function startSession(me) {
     send: (target, payload) => emitWithAck(connection.forward, "forward", { target, ...payload }),
   });
   new GameView(game);
-  session = { me, connection, chatPresence, forwardPresence, game };
+  new GameRoom({ socket: connection.chat, me, game });
+  session = { me, connection, chatPresence, forwardPresence, lobby, game };
 
   connection.addEventListener("statechange", () => renderConnection(connection));
   connection.addEventListener("refused", () => onRefused(connection));
@@ -108,11 +118,16 @@ function startSession(me) {
     if (detail.left) game.userLeft(detail.left);
     renderOnline();
   });
-  chatPresence.addEventListener("change", ({ detail }) => {
+  chatPresence.addEventListener("change", renderOnline);
+  lobby.addEventListener("joined", ({ detail }) => chat.showHistory(detail.history || []));
+  lobby.addEventListener("failed", ({ detail }) => chat.showError(describeError(detail)));
+  lobby.addEventListener("change", ({ detail }) => {
     if (detail.joined) chat.notice(`${detail.joined.username} joined.`);
     if (detail.left) chat.notice(`${detail.left.username} left.`);
     renderOnline();
   });
+  // Failures of events sent without an ack (docs/protocol.md, "Rules for every event").
+  connection.chat.on("error", (reply) => chat.showError(describeError(reply)));
   game.addEventListener("change", renderOnline);
   renderConnection(connection);
   renderOnline();
@@ -154,12 +169,18 @@ async function followOtherTab() {
   if (me) enterSession(me);
 }
 
-/** The chat's presence is who is online; the invite button needs them on /forward too. */
+/** The chat's presence is who is online; the invite button needs them on /forward too.
+ * Above the server's presence limit the namespace is a count alone: the page shows it, and
+ * lists the lobby's users instead, so that there is still someone to invite. */
 function renderOnline() {
   if (!session) return;
-  const { me, chatPresence, forwardPresence, game } = session;
-  const users = chatPresence.list();
-  $("online-count").textContent = `(${users.length})`;
+  const { me, chatPresence, forwardPresence, lobby, game } = session;
+  const limited = chatPresence.limited;
+  const users = limited ? lobby.list() : chatPresence.list();
+  $("online-count").textContent = limited ? "" : `(${users.length})`;
+  $("online-summary").hidden = !limited;
+  $("online-summary").textContent = playersOnline(chatPresence.count);
+  $("online-lobby").hidden = !limited;
   $("online").replaceChildren(
     ...users.map((user) => {
       const item = element("li", { className: "user", attrs: { "data-user": user.username } }, [
@@ -173,13 +194,19 @@ function renderOnline() {
           text: "Invite",
           attrs: { type: "button" },
         });
-        invite.disabled = !game.canInvite() || !forwardPresence.has(user.id);
+        // A limited /forward does not say who is there: the invitation's ack will.
+        const reachable = forwardPresence.limited || forwardPresence.has(user.id);
+        invite.disabled = !game.canInvite() || !reachable;
         invite.addEventListener("click", () => game.invite(user));
         item.append(invite);
       }
       return item;
     }),
   );
+}
+
+function playersOnline(count) {
+  return `${COUNT_FORMAT.format(count)} ${count === 1 ? "player" : "players"} online`;
 }
 
 function renderConnection(connection) {
