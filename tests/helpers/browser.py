@@ -126,3 +126,25 @@ def expect_game_over(tab: Page, status_text: str) -> None:
     expect(tab.locator("#game-status")).to_have_text(status_text)
     expect(tab.locator("#resign")).to_be_hidden()
     expect(tab.locator("#board .cell:enabled")).to_have_count(0)
+
+
+# --- rooms: the lobby's chat is #messages, the game's is #game-messages -----------------
+
+
+def send_game_chat(page: Page, text: str) -> None:
+    page.fill("#game-chat-input", text)
+    page.click("#game-chat-send")
+
+
+def game_chat_messages(page: Page, text: str):
+    """The game chat's entries whose text is exactly ``text``."""
+    return page.locator("#game-messages li.message").filter(
+        has=page.locator(".text", has_text=re.compile(f"^{re.escape(text)}$"))
+    )
+
+
+def expect_game_room(page: Page, *players: Player) -> None:
+    """The game chat is shown, and the game's room holds exactly these players."""
+    expect(page.locator("#game-chat")).to_be_visible()
+    users = page.locator("#game-room-users li")
+    expect(users).to_have_text(sorted((p.username for p in players), key=str.lower))
