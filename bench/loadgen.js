@@ -5,7 +5,7 @@
  *   node loadgen.js --config CONFIG.json      (or the JSON itself as the only argument)
  *
  * CONFIG: {
- *   "scenario":  "throughput" | "latency" | "fanout" | "memory" | "soak",
+ *   "scenario":  "throughput" | "latency" | "fanout" | "memory" | "soak" | "connect" | "rooms",
  *   "url":       "http://127.0.0.1:PORT",
  *   "protocol":  "socketio" | "ws",            // "ws" = the raw WebSocket reference (ref_ws.js)
  *   "transport": "websocket" | "polling",      // Socket.IO only
@@ -51,6 +51,8 @@ const DEFAULTS = {
     sampleEveryMs: 10000,
     closeSettleMs: 2000,
   },
+  connect: { users: 1000, namespace: "/chat", settleMs: 1000 },
+  rooms: { rooms: 1000, roomSize: 10, ratePerPlayer: 5, warmupMs: 2000, durationMs: 10000, drainMs: 5000 },
 };
 const CONNECT_CONCURRENCY = 50;
 const CONNECT_TIMEOUT_MS = 30000;
@@ -70,12 +72,13 @@ const pollingAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
  * A connected client session of `user` on `namespace`, ready once the server's `presence`
  * arrived (docs/protocol.md, "Presence": every new session gets it), so the server has registered it by then.
  */
-function openSession(config, namespace, user) {
+function openSession(config, namespace, user, watch) {
   const open = config.protocol === "ws" ? openWsSession : openSocketIoSession;
-  return open(config, namespace, user);
+  return open(config, namespace, user, watch);
 }
 
-function openSocketIoSession(config, namespace, user) {
+/** `watch(session)`, if given, is called before the handshake, so it sees every event. */
+function openSocketIoSession(config, namespace, user, watch) {
   const polling = config.transport === "polling";
   const socket = io(config.url + namespace, {
     transports: [polling ? "polling" : "websocket"],
@@ -91,7 +94,10 @@ function openSocketIoSession(config, namespace, user) {
     off: (event, handler) => socket.off(event, handler),
     emit: (event, data) => socket.emit(event, data),
     close: () => socket.close(),
+    onAny: (handler) => socket.onAny(handler),
+    emitWithAck: (event, data) => socket.timeout(CONNECT_TIMEOUT_MS).emitWithAck(event, data),
   };
+  if (watch) watch(session);
   return whenPresent(session, (fail) => socket.on("connect_error", (err) => fail(err.message)));
 }
 
@@ -132,13 +138,13 @@ function whenPresent(session, onFailure) {
 }
 
 /** Opens one session per entry of `users`, at most CONNECT_CONCURRENCY handshakes at a time. */
-async function openSessions(config, namespace, users) {
+async function openSessions(config, namespace, users, watch) {
   const sessions = new Array(users.length);
   let next = 0;
   async function worker() {
     while (next < users.length) {
       const index = next++;
-      sessions[index] = await openSession(config, namespace, users[index]);
+      sessions[index] = await openSession(config, namespace, users[index], watch);
     }
   }
   const workers = Array.from({ length: Math.min(CONNECT_CONCURRENCY, users.length) }, worker);
@@ -560,12 +566,118 @@ async function scenarioSoak(config, p) {
   };
 }
 
+/**
+ * (F) Connecting `users` distinct users to one namespace, CONNECT_CONCURRENCY handshakes in
+ * flight (docs/protocol.md, "Presence limit"): how long until every session has its
+ * `presence`, the server's CPU per connect over that time plus `settleMs` (so that presence
+ * fan-out still queued at the end is paid for), and the presence events (`presence`,
+ * `user_joined`, `user_left`, `presence_count`) the clients received, per connect.
+ */
+async function scenarioConnect(config, p) {
+  const users = requireUsers(config, p.users);
+  const events = { presence: 0, user_joined: 0, user_left: 0, presence_count: 0 };
+  const watch = (session) =>
+    session.onAny((event) => {
+      if (event in events) events[event]++;
+    });
+  const window = cpuWindow(config);
+  const start = now();
+  const sessions = await openSessions(config, p.namespace, users, watch);
+  const connectMs = now() - start;
+  const atConnected = { ...events };
+  await sleep(p.settleMs);
+  const cpu = window.end();
+  closeAll(sessions);
+  const total = Object.values(events).reduce((a, b) => a + b, 0);
+  return {
+    users: users.length,
+    connect_s: connectMs / 1000,
+    connects_per_s: users.length / (connectMs / 1000),
+    server_cpu_s: cpu.server_cpu_s,
+    server_cpu_ms_per_connect: cpu.server_cpu_s === null ? null : (1000 * cpu.server_cpu_s) / users.length,
+    presence_events: events,
+    presence_events_at_connected: atConnected,
+    presence_events_per_connect: total / users.length,
+    loadgen_cpu_percent: cpu.loadgen_cpu_percent,
+    others_cpu_percent: cpu.others_cpu_percent,
+  };
+}
+
+/**
+ * (G) Room fan-out on /forward (docs/protocol.md, "Rooms"): `rooms` rooms of `roomSize`
+ * distinct users, each player sending `ratePerPlayer` msgs/s to its room (open loop, spread
+ * evenly). Every `forwarded` carries its send time: after a warm-up, the deliveries per second
+ * in the measuring window and the latency percentiles of the messages sent in it.
+ */
+async function scenarioRooms(config, p) {
+  const users = requireUsers(config, p.rooms * p.roomSize);
+  const sessions = await openSessions(config, "/forward", users);
+  const counter = { errors: 0 };
+  countErrors(sessions, counter);
+  await joinRooms(sessions, p);
+  let phase = "warmup";
+  let delivered = 0;
+  const latencies = [];
+  for (const session of sessions) {
+    session.on("forwarded", (data) => {
+      if (data.phase !== "measure") return;
+      delivered++;
+      latencies.push(now() - data.t);
+    });
+  }
+  const rate = sessions.length * p.ratePerPlayer;
+  const send = (i) => {
+    const session = sessions[i % sessions.length];
+    session.emit("forward", { room: session.room, phase, t: now() });
+  };
+  await runOpenLoop(rate, p.warmupMs, send);
+  phase = "measure";
+  const window = cpuWindow(config);
+  const { sent, elapsedMs } = await runOpenLoop(rate, p.durationMs, send);
+  const cpu = window.end();
+  const inWindow = delivered;
+  const expected = sent * (p.roomSize - 1);
+  await waitUntil(() => delivered >= expected, p.drainMs);
+  closeAll(sessions);
+  return {
+    rooms: p.rooms,
+    room_size: p.roomSize,
+    offered_msgs_per_s: rate,
+    sent,
+    expected_deliveries: expected,
+    delivered,
+    deliveries_per_s: inWindow / (elapsedMs / 1000),
+    latency: summarizeLatencies(latencies),
+    errors: counter.errors,
+    server_cpu_percent: cpu.server_cpu_percent,
+    loadgen_cpu_percent: cpu.loadgen_cpu_percent,
+    others_cpu_percent: cpu.others_cpu_percent,
+  };
+}
+
+/** Session k joins room `bench-room-<k div roomSize>`, CONNECT_CONCURRENCY joins in flight. */
+async function joinRooms(sessions, p) {
+  let next = 0;
+  async function worker() {
+    while (next < sessions.length) {
+      const index = next++;
+      const session = sessions[index];
+      session.room = `bench-room-${Math.floor(index / p.roomSize)}`;
+      const reply = await session.emitWithAck("join", { room: session.room });
+      if (!reply || !reply.ok) throw new Error(`join ${session.room}: ${JSON.stringify(reply)}`);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, sessions.length) }, worker));
+}
+
 const SCENARIOS = {
   throughput: scenarioThroughput,
   latency: scenarioLatency,
   fanout: scenarioFanout,
   memory: scenarioMemory,
   soak: scenarioSoak,
+  connect: scenarioConnect,
+  rooms: scenarioRooms,
 };
 
 // ---------------------------------------------------------------------------------------------
