@@ -1,9 +1,10 @@
 """Render the web page with a game in progress, for the README (docs/screenshot.png).
 
 Starts its own server on a free port with a throw-away instance folder, lets two people
-register, chat and play a few moves in headless Debian Chromium, and saves alice's view.
+register, chat in the lobby, start a game, chat in the game's room and play a few moves in
+headless Debian Chromium, and saves alice's view.
 
-    .venv/bin/python scripts/screenshot.py [--output FILE] [--width 1100 --height 640]
+    .venv/bin/python scripts/screenshot.py [--output FILE] [--width 1100 --height 720]
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ from helpers.browser import (  # noqa: E402  (found through the path above)
     chat_messages,
     expect_board,
     launch_chromium,
+    game_chat_messages,
     play,
     send_chat,
+    send_game_chat,
     start_game,
 )
 
 CHAT = [
     ("alice", "gg last time, rematch?"),
     ("bob", "you're on. I'll take O"),
+]
+GAME_CHAT = [
     ("alice", "center is mine this time"),
+    ("bob", "good luck!"),
 ]
 MOVES = [4, 0, 2, 6, 3]  # X center, O corner, X corner, O corner, X left: O must block
 
@@ -43,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "screenshot.png")
     parser.add_argument("--width", type=int, default=1100)
-    parser.add_argument("--height", type=int, default=640)
+    parser.add_argument("--height", type=int, default=720)
     return parser.parse_args()
 
 
@@ -60,6 +66,9 @@ def render(base_url: str, args: argparse.Namespace) -> None:
             send_chat(tabs[name], text)
             expect(chat_messages(tabs["alice"], text)).to_have_count(1)
         start_game(tabs["alice"], tabs["bob"], people["alice"], people["bob"])
+        for name, text in GAME_CHAT:
+            send_game_chat(tabs[name], text)
+            expect(game_chat_messages(tabs["alice"], text)).to_have_count(1)
         for number, cell in enumerate(MOVES):
             play(tabs["alice"] if number % 2 == 0 else tabs["bob"], cell)
         expect_board(tabs["alice"], board(MOVES))
