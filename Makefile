@@ -9,6 +9,7 @@ endif
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 HOST ?= 127.0.0.1
 PORT ?= 5000
 CLUSTER_PORT ?= 8080
@@ -50,6 +51,11 @@ postgresql-server:
 /usr/bin/chromium:
 	apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium
 
+# The benchmark's own Python dependencies (the `bench` extra: matplotlib for its charts).
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
 # The benchmark's load generator and reference servers (bench/package-lock.json).
 bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.json
 	cd bench && npm ci --no-audit --no-fund
@@ -67,7 +73,7 @@ test: setup /usr/bin/chromium /usr/bin/redis-server /usr/sbin/nginx postgresql-s
 
 # The full benchmark (45-60 min; see bench/README.md). BENCH_ARGS for subsets,
 # e.g. make bench BENCH_ARGS="--runs 1 --scenarios throughput,latency".
-bench: setup bench/node_modules/.package-lock.json
+bench: setup $(BENCH_STAMP) bench/node_modules/.package-lock.json
 	$(BIN)/python bench/run.py --python $(BIN)/python $(BENCH_ARGS)
 	$(MAKE) bench-slow-readers
 

@@ -9,7 +9,10 @@ import sys
 from helpers.server import REPO_ROOT
 from playwire.devserver import src_first
 
-SCENARIOS = {"throughput", "throughput-polling", "latency", "fanout", "memory", "soak"}
+SCENARIOS = {
+    *{"throughput", "throughput-polling", "latency", "fanout", "memory", "soak"},
+    *{"connect-1000", "connect-5000", "connect-10000", "rooms"},  # Playwire's only
+}
 SERVERS = {"playwire", "node-socketio", "flask-socketio", "ws"}
 
 

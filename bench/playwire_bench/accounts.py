@@ -10,9 +10,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from playwire_bench import log
-from playwire_bench.servers import Context, RunningServer
+from playwire_bench.servers import BENCH_SECRET_KEY, Context, RunningServer
 
 BENCH_PASSWORD = "bench-password-0"
+# Minted users' ids start here, apart from the registered accounts' (their usernames differ).
+MINTED_FIRST_ID = 1_000_000
 
 
 def post_json(url: str, payload: dict) -> tuple[int, dict]:
@@ -56,3 +58,19 @@ def accounts_for(server: RunningServer, ctx: Context, count: int) -> list[dict]:
             known.extend(pool.map(lambda i: token_account(server, i), range(len(known), count)))
         log(f"{server.spec.name}: {count} accounts ready in {time.monotonic() - started:.1f} s")
     return known[:count]
+
+
+def minted_accounts(server: RunningServer, count: int) -> list[dict]:
+    """``count`` distinct users with tokens signed by the server's own signer and key, none
+    registered: thousands of accounts would take minutes of password hashing, and a token is
+    all a connection needs (docs/protocol.md, "Identity"). Plain ids for the references."""
+    if server.spec.auth == "user_id":
+        return [{"id": i, "auth": {"user_id": i}} for i in range(1, count + 1)]
+    from playwire.identity import Member  # the checkout's, as for playwire.devserver
+    from playwire.tokens import TokenSigner
+
+    signer = TokenSigner(BENCH_SECRET_KEY, 86400)
+    ids = range(MINTED_FIRST_ID, MINTED_FIRST_ID + count)
+    return [
+        {"id": i, "auth": {"token": signer.issue(Member(id=i, username=f"load_{i}"))}} for i in ids
+    ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from playwire_bench import BENCH_DIR
-from playwire_bench.accounts import accounts_for
+from playwire_bench.accounts import accounts_for, minted_accounts
 from playwire_bench.servers import LOADGEN_CPU, Context, ProcessRegistry, RunningServer
 
 
@@ -36,6 +36,7 @@ class Scenario:
     transport: str = "websocket"
     repeated: bool = True  # False: run once, whatever --runs says (the soak)
     timeout_s: Callable[[dict], float] = lambda params: 180.0
+    minted: bool = False  # users with tokens minted by the runner, none registered
 
 
 def throughput_figures(transport: str) -> Callable[[dict], list[Figure]]:
@@ -93,6 +94,52 @@ def soak_figures(result: dict) -> list[Figure]:
         Figure(f"soak {sessions} sessions: reordered", result["reordered"], "lower"),
         Figure(f"soak {sessions} sessions: RSS growth (MiB)", growth / 2**20, "lower"),
     ]
+
+
+def connect_figures(result: dict) -> list[Figure]:
+    n = result["users"]
+    name = f"connect {n:,} distinct users to /chat"
+    return [
+        Figure(f"{name} (s)", result["connect_s"], "lower"),
+        Figure(
+            f"{name}: server CPU per connect (ms)", result["server_cpu_ms_per_connect"], "lower"
+        ),
+        Figure(
+            f"{name}: presence events per connect", result["presence_events_per_connect"], "lower"
+        ),
+        Figure(f"{name}: load generator CPU (%)", result["loadgen_cpu_percent"], "info"),
+    ]
+
+
+def rooms_figures(result: dict) -> list[Figure]:
+    name = f"room fan-out, {result['rooms']:,} rooms of {result['room_size']}"
+    rate = result["offered_msgs_per_s"]
+    return [
+        Figure(
+            f"{name} @ {rate:,} msgs/s offered (deliveries/s)", result["deliveries_per_s"], "higher"
+        ),
+        Figure(f"{name}: latency p99 (ms)", result["latency"]["p99_ms"], "lower"),
+        Figure(
+            f"{name}: delivered of expected (%)",
+            100 * result["delivered"] / max(1, result["expected_deliveries"]),
+            "higher",
+        ),
+        Figure(f"{name}: load generator CPU (%)", result["loadgen_cpu_percent"], "info"),
+    ]
+
+
+def connect_scenario(users: int, smoke_users: int) -> Scenario:
+    """``users`` distinct users connecting to a fresh server's /chat, 50 in flight."""
+    return Scenario(
+        name=f"connect-{users}",
+        loadgen_scenario="connect",
+        full_params={"users": users, "namespace": "/chat", "settleMs": 2000},
+        smoke_params={"users": smoke_users, "namespace": "/chat", "settleMs": 200},
+        users_needed=lambda params: params["users"],
+        figures=connect_figures,
+        minted=True,
+        timeout_s=lambda params: 120.0 + params["users"] * 0.1,
+    )
 
 
 def pairs_users(params: dict) -> int:
@@ -175,6 +222,25 @@ SCENARIOS = {
             repeated=False,
             timeout_s=lambda params: params["durationMs"] / 1000 + 180,
         ),
+        connect_scenario(1000, 10),
+        connect_scenario(5000, 20),
+        connect_scenario(10000, 30),
+        Scenario(
+            name="rooms",
+            loadgen_scenario="rooms",
+            full_params={
+                **{"rooms": 1000, "roomSize": 10, "ratePerPlayer": 5},
+                **{"warmupMs": 2000, "durationMs": 10000, "drainMs": 5000},
+            },
+            smoke_params={
+                **{"rooms": 2, "roomSize": 3, "ratePerPlayer": 5},
+                **{"warmupMs": 200, "durationMs": 500, "drainMs": 1000},
+            },
+            users_needed=lambda params: params["rooms"] * params["roomSize"],
+            figures=rooms_figures,
+            minted=True,
+            timeout_s=lambda params: 600.0,
+        ),
     )
 }
 
@@ -189,6 +255,13 @@ def scenario_params(scenario: Scenario, ctx: Context) -> dict:
     return params
 
 
+def users_for(scenario: Scenario, server: RunningServer, ctx: Context, params: dict) -> list[dict]:
+    count = scenario.users_needed(params)
+    if scenario.minted:
+        return minted_accounts(server, count)
+    return accounts_for(server, ctx, count)
+
+
 def run_loadgen(
     scenario: Scenario, server: RunningServer, ctx: Context, registry: ProcessRegistry
 ) -> dict:
@@ -200,7 +273,7 @@ def run_loadgen(
         "url": server.url,
         "protocol": server.spec.protocol,
         "transport": scenario.transport,
-        "users": accounts_for(server, ctx, scenario.users_needed(params)),
+        "users": users_for(scenario, server, ctx, params),
         "serverPid": server.process.pid,
         "clockTicks": os.sysconf("SC_CLK_TCK"),
         "timeoutMs": int((timeout_s - 5) * 1000),

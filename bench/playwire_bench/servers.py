@@ -24,6 +24,9 @@ PLAYWIRE_RATE_FLAGS = [
     *("--rate-limit", "100000", "--rate-burst", "100000"),
     *("--register-limit", "off"),
 ]
+# A known key, so that the runner can mint the tokens of thousands of users itself
+# (accounts.minted_accounts) instead of registering them.
+BENCH_SECRET_KEY = "playwire-bench-secret-key"
 
 
 @dataclass
@@ -64,11 +67,19 @@ class ServerSpec:
 ALL_SCENARIO_NAMES = frozenset(
     {"throughput", "throughput-polling", "latency", "fanout", "memory", "soak"}
 )
+# Presence at scale and rooms (docs/protocol.md, "Presence limit" and "Rooms"): Playwire's
+# contract; the references have no rooms and no presence limit.
+PLAYWIRE_SCENARIO_NAMES = ALL_SCENARIO_NAMES | {
+    "connect-1000",
+    "connect-5000",
+    "connect-10000",
+    "rooms",
+}
 
 
 def playwire_command(ctx: Context, port: int) -> list[str]:
     instance_dir = ctx.work_dir / "playwire-instance"
-    flags = PLAYWIRE_RATE_FLAGS
+    flags = [*PLAYWIRE_RATE_FLAGS, "--secret-key", BENCH_SECRET_KEY]
     return devserver.serve_command(port, instance_dir, *flags, python=ctx.python, host=HOST)
 
 
@@ -88,7 +99,7 @@ SERVERS = {
             env=playwire_env,
             auth="token",
             protocol="socketio",
-            supports=ALL_SCENARIO_NAMES,
+            supports=PLAYWIRE_SCENARIO_NAMES,
             note="playwire runs with " + " ".join(PLAYWIRE_RATE_FLAGS),
         ),
         ServerSpec(
