@@ -63,7 +63,8 @@ def accounts_for(server: RunningServer, ctx: Context, count: int) -> list[dict]:
 def minted_accounts(server: RunningServer, count: int) -> list[dict]:
     """``count`` distinct users with tokens signed by the server's own signer and key, none
     registered: thousands of accounts would take minutes of password hashing, and a token is
-    all a connection needs (docs/protocol.md, "Identity"). Plain ids for the references."""
+    all a connection needs (docs/protocol.md, "Connecting with Socket.IO"). Plain ids for the
+    references."""
     if server.spec.auth == "user_id":
         return [{"id": i, "auth": {"user_id": i}} for i in range(1, count + 1)]
     from playwire.identity import Member  # the checkout's, as for playwire.devserver
