@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
-from web_pages import online_entry, start_game
-from web_support import ServerProcess
+
+from helpers.browser import online_entry, start_game
+from helpers.server import ServerProcess
 
 # Limited above 3 users, a full list again below 90 % of 3 (so at 2 users).
 LIMIT_FLAGS = ("--presence-limit", "3", "--presence-count-interval", "0.2")

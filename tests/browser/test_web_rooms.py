@@ -4,7 +4,8 @@ beside the board, mirrored in every tab of both players and heard by nobody else
 from __future__ import annotations
 
 from playwright.sync_api import expect
-from web_pages import (
+
+from helpers.browser import (
     chat_messages,
     expect_game_room,
     game_chat_messages,
