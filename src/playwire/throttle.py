@@ -117,7 +117,6 @@ def build_throttle(config: Config) -> Throttle:
         # Fail fast, as the presence store does, when Redis is away.
         storage: Storage = RedisStorage(
             config.message_queue,
-            key_prefix="playwire:throttle",
             socket_connect_timeout=2,
             socket_timeout=5,
         )
