@@ -41,7 +41,9 @@ def tick(page, label: str) -> None:
     expect(box).to_be_checked()
 
 
-def test_the_admin_ui_logs_in_and_lists_the_sockets(browser, admin_server, chat_client, transport):
+@pytest.fixture
+def ui_page(browser, admin_server):
+    """The Admin UI's connection form, filled in but for the password."""
     context = browser.new_context()
     # Nothing leaves the machine: the UI's web fonts and icons from CDNs are refused.
     context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
@@ -50,6 +52,12 @@ def test_the_admin_ui_logs_in_and_lists_the_sockets(browser, admin_server, chat_
     page.goto(admin_server.url + "/admin/ui/")
     page.get_by_label("Server URL").fill(admin_server.url)
     page.get_by_label("Username").fill("admin")
+    yield page
+    context.close()
+
+
+def test_the_admin_ui_logs_in_and_lists_the_sockets(ui_page, admin_server, chat_client, transport):
+    page = ui_page
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
     if transport == "websocket":
         tick(page, "Advanced options")
@@ -59,18 +67,9 @@ def test_the_admin_ui_logs_in_and_lists_the_sockets(browser, admin_server, chat_
     page.goto(admin_server.url + "/admin/ui/#/sockets/")
     chat_sid = chat_client.sio.get_sid("/chat")
     expect(page.get_by_text(chat_sid).first).to_be_visible()
-    context.close()
 
 
-def test_a_wrong_password_is_refused_in_the_ui(browser, admin_server):
-    context = browser.new_context()
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
-        admin_server.url) else route.abort())  # fmt: skip
-    page = context.new_page()
-    page.goto(admin_server.url + "/admin/ui/")
-    page.get_by_label("Server URL").fill(admin_server.url)
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill("not-it")
-    page.get_by_role("button", name="Connect").click()
-    expect(page.get_by_text("Error: authentication failed")).to_be_visible()
-    context.close()
+def test_a_wrong_password_is_refused_in_the_ui(ui_page):
+    ui_page.get_by_label("Password").fill("not-it")
+    ui_page.get_by_role("button", name="Connect").click()
+    expect(ui_page.get_by_text("Error: authentication failed")).to_be_visible()
