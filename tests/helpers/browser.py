@@ -90,7 +90,12 @@ def send_chat(page: Page, text: str) -> None:
 
 def chat_messages(page: Page, text: str):
     """The chat entries (not notices) whose text is exactly ``text``."""
-    return page.locator("#messages li.message").filter(
+    return _messages_reading(page, "#messages", text)
+
+
+def _messages_reading(page: Page, chat_list: str, text: str):
+    """The message entries (not notices) of the list ``chat_list`` whose text is ``text``."""
+    return page.locator(f"{chat_list} li.message").filter(
         has=page.locator(".text", has_text=re.compile(f"^{re.escape(text)}$"))
     )
 
@@ -138,9 +143,7 @@ def send_game_chat(page: Page, text: str) -> None:
 
 def game_chat_messages(page: Page, text: str):
     """The game chat's entries whose text is exactly ``text``."""
-    return page.locator("#game-messages li.message").filter(
-        has=page.locator(".text", has_text=re.compile(f"^{re.escape(text)}$"))
-    )
+    return _messages_reading(page, "#game-messages", text)
 
 
 def expect_game_room(page: Page, *players: Player) -> None:
