@@ -79,8 +79,20 @@ PLAYWIRE_SCENARIO_NAMES = ALL_SCENARIO_NAMES | {
 
 def playwire_command(ctx: Context, port: int) -> list[str]:
     instance_dir = ctx.work_dir / "playwire-instance"
-    flags = [*PLAYWIRE_RATE_FLAGS, "--secret-key", BENCH_SECRET_KEY]
+    flags = [*known_flags(ctx.playwire_src, PLAYWIRE_RATE_FLAGS), "--secret-key", BENCH_SECRET_KEY]
     return devserver.serve_command(port, instance_dir, *flags, python=ctx.python, host=HOST)
+
+
+def known_flags(playwire_src: Path, flags: list[str]) -> list[str]:
+    """``flags`` (name, value pairs) without those the measured checkout does not define: an
+    older one, measured with ``--playwire-src`` to compare against, may predate a flag.
+    Each flag is a field of its ``playwire/config.py`` (``--rate-limit``: ``rate_limit:``)."""
+    config = (playwire_src / "playwire" / "config.py").read_text()
+    kept = []
+    for name, value in zip(flags[::2], flags[1::2]):
+        if f"{name[2:].replace('-', '_')}:" in config:
+            kept += [name, value]
+    return kept
 
 
 def playwire_env(ctx: Context) -> dict[str, str]:

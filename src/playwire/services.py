@@ -17,6 +17,9 @@ from playwire.throttle import Throttle, build_throttle
 from playwire.tokens import TokenSigner
 from playwire.users import UserService
 
+#: Rooms whose recent chat history a single node keeps in memory (the most recently read).
+CACHED_ROOMS = 256
+
 
 @dataclass
 class Services:
@@ -43,7 +46,8 @@ def build_services(config: Config, db: Database) -> Services:
             jwt=build_jwt_verifier(config),
             revocations=build_revocations(config),
         ),
-        chat=ChatStore(db, config.history_size),
+        # A single node is its database's only writer: it may keep recent history in memory.
+        chat=ChatStore(db, config.history_size, 0 if config.message_queue else CACHED_ROOMS),
         presence=presence,
         metrics=metrics,
         throttle=build_throttle(config),
