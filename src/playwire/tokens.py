@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Optional
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
+from playwire import jsonlib
 from playwire.errors import INVALID_TOKEN, TOKEN_EXPIRED
 from playwire.identity import Member
 from playwire.revocation import RevocationStore
@@ -45,8 +46,9 @@ class TokenSigner:
     @cached_property
     def _serializer(self) -> URLSafeTimedSerializer:
         """Built once: every connect verifies a token, and building a serializer cost as
-        much as using it (itsdangerous test-serializes an empty dict each time)."""
-        return URLSafeTimedSerializer(self.secret_key, salt=SALT)
+        much as using it (itsdangerous test-serializes an empty dict each time). The wire's
+        JSON (:mod:`playwire.jsonlib`): compact like itsdangerous's own, and faster to read."""
+        return URLSafeTimedSerializer(self.secret_key, salt=SALT, serializer=jsonlib)
 
     def issue(self, member: Member, ttl: Optional[int] = None) -> str:
         """A token for ``member``, valid for ``ttl`` seconds from now (default and most: the
