@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import defaultdict
 from typing import Optional
@@ -19,6 +20,9 @@ class MemoryPresence(PresenceStore):
         self._members: dict[str, dict[int, Member]] = defaultdict(dict)
         self._sessions: dict[str, dict[int, set[str]]] = defaultdict(dict)
         self._limited: set[str] = set()
+        # namespace -> the ids of _members, ordered: every connect below the presence limit
+        # reads the ordered list, and sorting it each time was a tenth of a connect's CPU.
+        self._ids: dict[str, list[int]] = defaultdict(list)
         # namespace -> room -> user id -> sessions; namespace -> sid -> rooms
         self._rooms: dict[str, dict[str, dict[int, set[str]]]] = defaultdict(dict)
         self._session_rooms: dict[str, dict[str, set[str]]] = defaultdict(dict)
@@ -30,6 +34,8 @@ class MemoryPresence(PresenceStore):
             first = not sessions
             sessions.add(sid)
             self._members[namespace][member.id] = member
+            if first:
+                bisect.insort(self._ids[namespace], member.id)
             return Change(first, self._census(namespace))
 
     def leave(self, namespace: str, member: Member, sid: str) -> Change:
@@ -43,6 +49,8 @@ class MemoryPresence(PresenceStore):
                 return Change(False, self._census(namespace))
             del by_user[member.id]
             del self._members[namespace][member.id]
+            ids = self._ids[namespace]
+            del ids[bisect.bisect_left(ids, member.id)]
             return Change(True, self._census(namespace))
 
     def census(self, namespace: str) -> Census:
@@ -63,7 +71,8 @@ class MemoryPresence(PresenceStore):
 
     def members(self, namespace: str) -> list[Member]:
         with self._lock:
-            return sorted(self._members[namespace].values(), key=lambda member: member.id)
+            members = self._members[namespace]
+            return [members[user_id] for user_id in self._ids[namespace]]
 
     def is_online(self, namespace: str, user_id: int) -> bool:
         return user_id in self._sessions[namespace]
