@@ -77,12 +77,19 @@ def start_nginx(prefix: Path, listen_port: int, node_ports: list[int]) -> subpro
     return process
 
 
-def start_redis(port: int, workdir: Path) -> subprocess.Popen:
-    """A redis-server on ``port`` that keeps nothing on disk; returns once it answers."""
+def start_redis(
+    port: int, workdir: Path, *options: str, config: Optional[Path] = None
+) -> subprocess.Popen:
+    """A redis-server on ``port`` that keeps nothing on disk; returns once it answers.
+
+    ``options`` are more ``--name value`` settings (``--replicaof``, ``--cluster-enabled``);
+    ``config`` a configuration file read first (a Sentinel's, which it rewrites).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "redis.log"
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command += ["--appendonly", "no", "--dir", str(workdir), "--logfile", str(log)]
+    command = ["redis-server", *([str(config)] if config else [])]
+    command += ["--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(workdir), "--logfile", str(log), *options]
     # redis-server writes its log itself; what it prints before that goes to redis.out.
     process = start(command, workdir / "redis.out")
     _wait_for_port(process, port, log)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from playwire.redis_client import is_valid_url
+
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 ENV_PREFIX = "PLAYWIRE_"
@@ -66,7 +68,10 @@ class Config:
         "", str, "SQLAlchemy database URL. Default: an SQLite file in the instance dir."
     )
     message_queue: str = _setting(
-        "", str, "redis://HOST:PORT/N makes this process one node of a cluster."
+        "",
+        str,
+        "redis://HOST:PORT/N, redis+sentinel://HOST:PORT[,...]/N/SERVICE or "
+        "redis+cluster://HOST:PORT[,...] makes this process one node of a cluster.",
     )
     secret_key: str = _setting(
         "", str, "Signs tokens and cookies. Default: generated once, kept in the instance dir."
@@ -185,8 +190,7 @@ class Config:
             "log_level": self.log_level.lower() in ("debug", "info", "warning", "error"),
             "metrics": self.metrics in ("on", "off"),
             "metrics_allow": _networks(self.metrics_allow) is not None,
-            "message_queue": not self.message_queue
-            or self.message_queue.startswith(("redis://", "rediss://")),
+            "message_queue": not self.message_queue or is_valid_url(self.message_queue),
             "jwt_secret": not self.jwt_secret or len(self.jwt_secret.encode()) >= 32,
             "jwks_url": not self.jwks_url or self.jwks_url.startswith(("http://", "https://")),
             "jwks_cooldown": self.jwks_cooldown >= 1,

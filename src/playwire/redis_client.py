@@ -1,18 +1,158 @@
-"""Connections to Redis, shared by the message queue and the presence store of a cluster."""
+"""Connections to Redis, shared by every cross-node store of a cluster and its message queue.
+
+``--message-queue`` names one of three topologies (docs/cluster.md):
+
+- ``redis://HOST:PORT/N`` (or ``rediss://``): one Redis server;
+- ``redis+sentinel://HOST:PORT[,HOST:PORT...]/N/SERVICE``: the master that the Sentinels
+  name for SERVICE (python-socketio's URL form), found again after every failover;
+- ``redis+cluster://HOST:PORT[,HOST:PORT...]``: a Redis Cluster, those nodes being where
+  its slot map is first read from.
+
+:func:`connect` gives a client of any of them; :func:`publish` and :class:`Subscription` are
+the pub/sub adapter: sharded pub/sub (SPUBLISH/SSUBSCRIBE) on a Redis Cluster, where a
+channel lives on the shard that owns its slot, and plain PUBLISH/SUBSCRIBE elsewhere.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Union
+from urllib.parse import urlparse
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
+from socketio.redis_manager import parse_redis_sentinel_url
+
+SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
+SCHEMES = ("redis", "rediss", SENTINEL_SCHEME, CLUSTER_SCHEME)
+
+Client = Union[redis.Redis, RedisCluster]
+
+#: What a Redis that is away raises, whatever the topology: a Redis Cluster client raises
+#: RedisClusterException (not a RedisError) when it cannot map a slot to a reachable shard.
+REDIS_ERRORS = (RedisError, RedisClusterException)
+
+#: A client fails fast when Redis is away, so that events are answered ``unavailable``.
+CONNECT_TIMEOUT = 2.0
 
 
-def connect(url: str, **options: Any) -> redis.Redis:
+def scheme(url: str) -> str:
+    """The URL's scheme, lower-cased: one of :data:`SCHEMES` for a URL Playwire takes."""
+    return urlparse(url).scheme.lower()
+
+
+def is_valid_url(url: str) -> bool:
+    """Whether ``url`` names a topology, with the hosts each form needs."""
+    try:
+        if scheme(url) == SENTINEL_SCHEME:
+            sentinels, service, _ = parse_redis_sentinel_url(url)
+            return bool(sentinels and service)
+        if scheme(url) == CLUSTER_SCHEME:
+            return bool(cluster_nodes(url))
+    except ValueError:
+        return False
+    return scheme(url) in SCHEMES
+
+
+def cluster_nodes(url: str) -> list[tuple[str, int]]:
+    """The ``HOST:PORT`` pairs of a ``redis+cluster://`` URL."""
+    netloc = urlparse(url).netloc.rsplit("@", 1)[-1]
+    nodes = []
+    for host_port in netloc.split(","):
+        host, port = host_port.rsplit(":", 1)
+        nodes.append((host, int(port)))
+    return nodes
+
+
+def connect(url: str, **options: Any) -> Client:
     """A client that fails fast when Redis is away and reconnects by itself once it is back.
 
-    One immediate retry replaces a pooled connection that Redis closed while restarting.
+    One immediate retry replaces a pooled connection that Redis closed while restarting (or,
+    behind Sentinel, asks the Sentinels again where the master is).
     """
-    defaults = {"socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 1)}
-    return redis.Redis.from_url(url, **{"decode_responses": True, **defaults, **options})
+    options = {
+        "decode_responses": True,
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "retry": Retry(NoBackoff(), 1),
+        **options,
+    }
+    if scheme(url) == SENTINEL_SCHEME:
+        sentinels, service, url_options = parse_redis_sentinel_url(url)
+        return _sentinel(sentinels, options).master_for(service, **url_options)
+    if scheme(url) == CLUSTER_SCHEME:
+        nodes = [ClusterNode(host, port) for host, port in cluster_nodes(url)]
+        # Full coverage is not required: a shard that is down fails only what lives there.
+        return RedisCluster(startup_nodes=nodes, require_full_coverage=False, **options)
+    return redis.Redis.from_url(url, **options)
+
+
+def _sentinel(sentinels: list[tuple[str, int]], options: dict) -> Sentinel:
+    """Sentinels asked with the same timeouts as the master (redis-py's default too)."""
+    timeouts = {key: value for key, value in options.items() if key.startswith("socket_")}
+    return Sentinel(sentinels, sentinel_kwargs=timeouts, **options)
+
+
+def is_cluster(client: Client) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+def publish(client: Client, channel: str, message: str) -> int:
+    """Publish on ``channel``: SPUBLISH on a Redis Cluster, else PUBLISH.
+
+    Returns how many subscribers received it (on a cluster: on the channel's shard, which is
+    where every :class:`Subscription` to it listens).
+    """
+    if is_cluster(client):
+        return client.spublish(channel, message)
+    return client.publish(channel, message)
+
+
+class Subscription:
+    """A subscription to one channel, on a connection of its own (SSUBSCRIBE on a cluster).
+
+    :meth:`listen` yields ``{"type": "message", "channel", "data"}`` dicts (bytes), the form
+    python-socketio's Redis manager reads, and raises a :class:`redis.RedisError` once the
+    connection is lost: the caller makes a new Subscription, without redis-py's
+    reconnect-and-resubscribe (seen to end up subscribed to nothing when Redis restarts).
+    """
+
+    def __init__(self, url: str, channel: str) -> None:
+        self.channel = channel
+        self._client = connect(
+            url, socket_keepalive=True, decode_responses=False, retry=Retry(NoBackoff(), 0)
+        )
+        try:
+            self._pubsub = self._subscribe(channel)
+        except BaseException:
+            self._client.close()
+            raise
+
+    def _subscribe(self, channel: str) -> redis.client.PubSub:
+        if not is_cluster(self._client):
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(channel)
+            return pubsub
+        # The shard that owns the channel's slot, through a plain client of that shard.
+        node = self._client.get_node_from_key(channel)
+        shard = self._client.get_redis_connection(node)
+        pubsub = shard.pubsub(ignore_subscribe_messages=True)
+        pubsub.ssubscribe(channel)
+        return pubsub
+
+    def listen(self) -> Iterator[dict]:
+        for message in self._pubsub.listen():
+            if message["type"] in ("message", "smessage"):
+                yield {"type": "message", "channel": message["channel"], "data": message["data"]}
+
+    def unsubscribe(self, *channels: str) -> None:
+        """The end of python-socketio's ``_listen``: the subscription is closed."""
+        self.close()
+
+    def close(self) -> None:
+        self._pubsub.close()
+        self._client.close()

@@ -17,12 +17,28 @@ import time
 from typing import Optional
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.storage import (
+    MemoryStorage,
+    RedisClusterStorage,
+    RedisSentinelStorage,
+    RedisStorage,
+    Storage,
+)
 from limits.strategies import MovingWindowRateLimiter
-from redis.exceptions import RedisError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from socketio.redis_manager import parse_redis_sentinel_url
 
 from playwire.config import LIMIT_OFF, Config
 from playwire.errors import TOO_MANY_ATTEMPTS, PlaywireError, ServiceUnavailable
+from playwire.redis_client import (
+    CLUSTER_SCHEME,
+    CONNECT_TIMEOUT,
+    REDIS_ERRORS,
+    SENTINEL_SCHEME,
+    cluster_nodes,
+    scheme,
+)
 
 # Longer usernames are not accounts (3-32 characters), but still count: cut, not skipped.
 USERNAME_KEY_LENGTH = 64
@@ -100,7 +116,7 @@ class Throttle:
         """Call the storage; a cluster's Redis that is away makes it ``unavailable``."""
         try:
             return function(*args)
-        except (RedisError, OSError) as exc:
+        except (*REDIS_ERRORS, OSError) as exc:
             raise ServiceUnavailable() from exc
 
 
@@ -114,14 +130,34 @@ def _username_key(username: object) -> Optional[str]:
 def build_throttle(config: Config) -> Throttle:
     """Counts in this process for one node, in the cluster's Redis for a cluster node."""
     if config.message_queue:
-        # Fail fast, as the presence store does, when Redis is away.
-        storage: Storage = RedisStorage(
-            config.message_queue,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-        )
+        storage: Storage = redis_storage(config.message_queue)
     else:
         storage = MemoryStorage()
     return Throttle(
         storage, config.login_user_limit, config.login_address_limit, config.register_limit
     )
+
+
+def redis_storage(url: str) -> Storage:
+    """The ``limits`` storage of the ``--message-queue`` topology, failing fast (as the
+    presence store does) when Redis is away."""
+    options = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": 5}
+    if scheme(url) == SENTINEL_SCHEME:
+        # limits reads the service as the URL's whole path (python-socketio's /DB/SERVICE
+        # would be "DBSERVICE"), so the database goes in as an option. Counts are read on
+        # the master only: a replica may lag behind the latest failed login.
+        sentinels, service, url_options = parse_redis_sentinel_url(url)
+        hosts = ",".join(f"{host}:{port}" for host, port in sentinels)
+        return RedisSentinelStorage(
+            f"{SENTINEL_SCHEME}://{hosts}/{service}",
+            use_replicas=False,
+            sentinel_kwargs=dict(options),
+            **options,
+            **url_options,
+        )
+    if scheme(url) == CLUSTER_SCHEME:
+        hosts = ",".join(f"{host}:{port}" for host, port in cluster_nodes(url))
+        return RedisClusterStorage(
+            f"{CLUSTER_SCHEME}://{hosts}", retry=Retry(NoBackoff(), 1), **options
+        )
+    return RedisStorage(url, **options)

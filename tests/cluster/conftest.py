@@ -1,4 +1,9 @@
-"""Fixtures for cluster tests: a scratch PostgreSQL database, Redis, three nodes and nginx."""
+"""Fixtures for cluster tests: a scratch PostgreSQL database, Redis, three nodes and nginx.
+
+Every test runs on one Redis server; a test marked ``every_topology`` runs on Sentinel and
+on a Redis Cluster too (a representative subset: the whole suite three times would cost CI
+too much time; docs/cluster.md).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,24 @@ from helpers.postgres import scratch_database
 # A PostgreSQL server to use instead of the run's own (which needs Debian's binaries).
 EXTERNAL_POSTGRES = os.environ.get("PLAYWIRE_TEST_POSTGRES")
 
+TOPOLOGIES = ["redis", "sentinel", "cluster"]
+
+
+def pytest_generate_tests(metafunc):
+    """``topology`` for each test that starts a cluster: ``redis``, and the other two for a
+    test marked ``every_topology``; one module-wide cluster per topology."""
+    if not {"cluster", "start_cluster", "topology"} & set(metafunc.fixturenames):
+        return
+    every = metafunc.definition.get_closest_marker("every_topology") is not None
+    topologies = TOPOLOGIES if every else TOPOLOGIES[:1]
+    metafunc.parametrize("topology", topologies, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def topology(request) -> str:
+    """The Redis topology the test's cluster runs on (see pytest_generate_tests)."""
+    return request.param
+
 
 @pytest.fixture(scope="session")
 def cluster_database(request) -> Iterator[str]:
@@ -25,9 +48,10 @@ def cluster_database(request) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, cluster_database) -> Iterator[Cluster]:
+def cluster(tmp_path_factory, cluster_database, topology) -> Iterator[Cluster]:
     """A cluster shared by the tests of a module that leave it as they found it."""
-    running = Cluster(tmp_path_factory.mktemp("cluster"), cluster_database)
+    workdir = tmp_path_factory.mktemp(f"cluster-{topology}")
+    running = Cluster(workdir, cluster_database, topology=topology)
     try:
         yield running.start()
     finally:
@@ -35,12 +59,13 @@ def cluster(tmp_path_factory, cluster_database) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def start_cluster(tmp_path, cluster_database) -> Iterator[Callable[..., Cluster]]:
+def start_cluster(tmp_path, cluster_database, topology) -> Iterator[Callable[..., Cluster]]:
     """Start a cluster of the test's own, with extra node flags; stopped after the test."""
     started: list[Cluster] = []
 
     def start(*flags: str) -> Cluster:
-        started.append(Cluster(tmp_path / f"cluster-{len(started)}", cluster_database, 3, *flags))
+        workdir = tmp_path / f"cluster-{len(started)}"
+        started.append(Cluster(workdir, cluster_database, 3, *flags, topology=topology))
         return started[-1].start()
 
     yield start

@@ -9,7 +9,7 @@ import requests
 from helpers.clients import Refused
 from helpers.server import PASSWORD
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.every_topology]
 
 
 def test_a_logout_on_one_node_revokes_the_token_on_every_node(cluster, connect):

@@ -9,7 +9,7 @@ from cluster.test_cluster_rules import layout
 from helpers.clients import expect, wait_for
 from helpers.server import unique_name
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.every_topology]
 
 
 def member(account, room=None):

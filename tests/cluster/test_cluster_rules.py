@@ -14,7 +14,7 @@ import requests
 from helpers.clients import drain_until_marker, expect, quiet
 from helpers.server import PASSWORD, unique_name
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.every_topology]
 
 
 def layout(cluster):

@@ -53,15 +53,29 @@ class RedisServer:
         self.process = None
 
 
-class Cluster:
-    """Redis, ``size`` nodes sharing it, a database and a secret key, and nginx in front."""
+def redis_topology(name: str, workdir: Path):
+    """A Redis of the named topology (``redis``, ``sentinel``, ``cluster``), not started."""
+    from helpers.redis_topologies import ClusterSetup, SentinelSetup
 
-    def __init__(self, workdir: Path, database: str, size: int = 3, *flags: str) -> None:
+    kinds = {"redis": RedisServer, "sentinel": SentinelSetup, "cluster": ClusterSetup}
+    return kinds[name](workdir)
+
+
+class Cluster:
+    """Redis, ``size`` nodes sharing it, a database and a secret key, and nginx in front.
+
+    ``topology``: the Redis the nodes share, one of :func:`redis_topology`'s names.
+    """
+
+    def __init__(
+        self, workdir: Path, database: str, size: int = 3, *flags: str, topology: str = "redis"
+    ) -> None:
         require_binary("nginx", deploy.nginx_binary())
         self.workdir = workdir
         self.database = database
         self.flags = list(flags)
-        self.redis = RedisServer(workdir / "redis")
+        self.topology = topology
+        self.redis = redis_topology(topology, workdir / "redis")
         self.secret_key = uuid.uuid4().hex
         self.nodes = [
             ServerProcess(workdir / f"node-{n}", *self._node_flags()) for n in range(size)

@@ -1,12 +1,16 @@
 """Presence in Redis: the store of a cluster, exact across nodes.
 
-Per namespace, four keys (Centrifugo's model): a hash ``sessions`` (sid → user id), a sorted
+Per namespace, four keys (Centrifugo's model), each named ``playwire:presence:{NAMESPACE}:...``:
+a hash ``sessions`` (sid → user id), a sorted
 set ``expiry`` (sid scored by the millisecond its session expires, on Redis's clock), a hash
 ``counts`` (user id → number of sessions) and a hash ``members`` (user id → username); a key
 ``limited`` exists while the namespace is above its presence limit. Per room a hash ``room:NAME``
 (user id → number of sessions in the room), per session a set ``session-rooms:SID``. Every
 change is one Lua script, so two nodes never both see a user's first (or last) session, nor
-both switch a namespace across its limit.
+both switch a namespace across its limit. The namespace in braces is the keys' hash tag: on a
+Redis Cluster every key of a namespace, its rooms' included, lives in one slot, so each script
+(which builds room keys from a prefix) runs on one shard. The set ``playwire:presence:namespaces``
+(the namespaces to sweep) is kept apart from the scripts, as it lives in a slot of its own.
 
 Each node re-joins its own sessions every :attr:`RedisPresence.interval` seconds, which pushes
 their expiry forward; a node that dies stops doing so, and the next :meth:`expire` on any
@@ -19,12 +23,13 @@ live node's refresh may be ``0.53 * ttl`` late before its sessions are swept.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Optional
 
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError
 
 from playwire.errors import ServiceUnavailable
 from playwire.identity import Member
@@ -38,7 +43,9 @@ from playwire.presence import (
     RoomJoin,
     scripts,
 )
-from playwire.redis_client import connect
+from playwire.redis_client import REDIS_ERRORS, connect, is_cluster
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "playwire:presence"
 NAMESPACES_KEY = f"{KEY_PREFIX}:namespaces"
@@ -49,26 +56,30 @@ SCRIPTS = ("JOIN", "LEAVE", "CENSUS", "JOIN_ROOM", "LEAVE_ROOM", "LEAVE_ROOMS", 
 SCRIPTS += ("EXPIRE",)
 
 
+def namespace_prefix(namespace: str) -> str:
+    """The start of every key of the namespace, with the namespace as its hash tag."""
+    return f"{KEY_PREFIX}:{{{namespace}}}:"
+
+
 def namespace_keys(namespace: str) -> list[str]:
     """The keys of one namespace: sessions, expiry, counts, members."""
-    return [
-        f"{KEY_PREFIX}:{namespace}:{part}" for part in ("sessions", "expiry", "counts", "members")
-    ]
+    parts = ("sessions", "expiry", "counts", "members")
+    return [namespace_prefix(namespace) + part for part in parts]
 
 
 def limited_key(namespace: str) -> str:
     """The key that exists while the namespace is above its presence limit."""
-    return f"{KEY_PREFIX}:{namespace}:limited"
+    return namespace_prefix(namespace) + "limited"
 
 
 def room_prefix(namespace: str) -> str:
     """The prefix of the namespace's room keys; a room's key is this plus its name."""
-    return f"{KEY_PREFIX}:{namespace}:room:"
+    return namespace_prefix(namespace) + "room:"
 
 
 def session_rooms_prefix(namespace: str) -> str:
     """The prefix of the sets of rooms a session is in; a session's set is this plus sid."""
-    return f"{KEY_PREFIX}:{namespace}:session-rooms:"
+    return namespace_prefix(namespace) + "session-rooms:"
 
 
 class RedisPresence(PresenceStore):
@@ -86,6 +97,8 @@ class RedisPresence(PresenceStore):
         # bringing back a session that left while the refresh was on its way.
         self._local: dict[tuple[str, str], Member] = {}
         self._lock = threading.Lock()
+        #: The namespaces this process has added to NAMESPACES_KEY since it started.
+        self._registered: set[str] = set()
 
     def _run(self, script: str, keys: list, args: list, client: Any = None) -> Any:
         return self._scripts[script](keys, args, client=client)
@@ -97,10 +110,13 @@ class RedisPresence(PresenceStore):
         with self._lock, _unavailable_on_error():
             reply = self._run(
                 "JOIN",
-                [*namespace_keys(namespace), NAMESPACES_KEY, limited_key(namespace)],
-                self._join_args(namespace, member, sid) + self._bounds(),
+                [*namespace_keys(namespace), limited_key(namespace)],
+                self._join_args(member, sid) + self._bounds(),
             )
             self._local[(namespace, sid)] = member
+            if namespace not in self._registered:
+                self._redis.sadd(NAMESPACES_KEY, namespace)
+                self._registered.add(namespace)
         return _change(reply)
 
     def leave(self, namespace: str, member: Member, sid: str) -> Change:
@@ -157,37 +173,62 @@ class RedisPresence(PresenceStore):
         """Re-join every session of this node: its expiry moves forward, and a session that
         was swept (or lost when Redis restarted empty) is written again. The rooms of such a
         session are not restored. A refresh never switches a namespace across its limit:
-        :meth:`census` does that next."""
-        with self._lock, _unavailable_on_error():
-            sessions = list(self._local.items())
-            pipe = self._redis.pipeline(transaction=False)
-            for (namespace, sid), member in sessions:
-                keys = [*namespace_keys(namespace), NAMESPACES_KEY, limited_key(namespace)]
-                args = self._join_args(namespace, member, sid) + NO_SWITCH
-                self._run("JOIN", keys, args, client=pipe)
-            replies = pipe.execute() if sessions else []
+        :meth:`census` does that next. One batch per namespace: on a Redis Cluster, a shard
+        that is down holds back only the namespaces that live there."""
+        with self._lock:
+            by_namespace: dict[str, list[tuple[str, Member]]] = {}
+            for (namespace, sid), member in self._local.items():
+                by_namespace.setdefault(namespace, []).append((sid, member))
+            found = _each_namespace(sorted(by_namespace), self._refresh_namespace, by_namespace)
+        return [arrival for arrivals in found for arrival in arrivals]
+
+    def _refresh_namespace(self, namespace: str, by_namespace: dict) -> list[Arrival]:
+        sessions = by_namespace[namespace]
+        keys = [*namespace_keys(namespace), limited_key(namespace)]
+        replies = self._pipelined(
+            "JOIN", [(keys, self._join_args(member, sid) + NO_SWITCH) for sid, member in sessions]
+        )
+        self._redis.sadd(NAMESPACES_KEY, namespace)  # back, if Redis lost it
         return [
-            Arrival(namespace, member)
-            for ((namespace, _), member), reply in zip(sessions, replies)
-            if reply[0]
+            Arrival(namespace, member) for (_, member), reply in zip(sessions, replies) if reply[0]
         ]
 
+    def _pipelined(self, script: str, calls: list[tuple[list, list]]) -> list:
+        """Run ``script`` once per (keys, args) in one round trip. A Redis Cluster pipeline
+        does not load scripts as a plain one does: a shard that lacks it (restarted) gets it
+        loaded, then the batch is sent again (each script is idempotent for a refresh)."""
+        for attempt in (1, 2):
+            pipe = self._redis.pipeline(transaction=False)
+            for keys, args in calls:
+                self._run(script, keys, args, client=pipe)
+            try:
+                return pipe.execute()
+            except NoScriptError:
+                if attempt == 2 or not is_cluster(self._redis):
+                    raise
+                self._redis.script_load(getattr(scripts, script))
+        return []
+
     def expire(self) -> list[Departure]:
-        departures = []
         with _unavailable_on_error():
-            for namespace in sorted(self._redis.smembers(NAMESPACES_KEY)):
-                args = [SWEEP_BATCH, room_prefix(namespace), session_rooms_prefix(namespace)]
-                gone = self._run("EXPIRE", namespace_keys(namespace), args)
-                for room, uid, username in zip(gone[::3], gone[1::3], gone[2::3]):
-                    member = Member(int(uid), username)
-                    departures.append(Departure(namespace, member, room or None))
+            namespaces = sorted(self._redis.smembers(NAMESPACES_KEY))
+        found = _each_namespace(namespaces, self._expire_namespace)
+        return [departure for departures in found for departure in departures]
+
+    def _expire_namespace(self, namespace: str) -> list[Departure]:
+        args = [SWEEP_BATCH, room_prefix(namespace), session_rooms_prefix(namespace)]
+        gone = self._run("EXPIRE", namespace_keys(namespace), args)
+        departures = []
+        for room, uid, username in zip(gone[::3], gone[1::3], gone[2::3]):
+            member = Member(int(uid), username)
+            departures.append(Departure(namespace, member, room or None))
         return departures
 
     def close(self) -> None:
         self._redis.close()
 
-    def _join_args(self, namespace: str, member: Member, sid: str) -> list:
-        return [sid, member.id, member.username, self._lifetime_ms, namespace]
+    def _join_args(self, member: Member, sid: str) -> list:
+        return [sid, member.id, member.username, self._lifetime_ms]
 
 
 def _change(reply: list) -> Change:
@@ -200,9 +241,24 @@ def _members(flat: list) -> list[Member]:
     return sorted(members, key=lambda member: member.id)
 
 
+def _each_namespace(namespaces: list[str], work: Callable[..., Any], *args: Any) -> list:
+    """``work(namespace, *args)`` for each namespace, a failing one logged and skipped, so
+    the others are still kept (a Redis Cluster shard down); unavailable if every one failed."""
+    results, failures = [], []
+    for namespace in namespaces:
+        try:
+            results.append(work(namespace, *args))
+        except REDIS_ERRORS as exc:
+            failures.append(exc)
+            log.warning("presence of %s (Redis) cannot be reached: %s", namespace, exc)
+    if failures and not results:
+        raise ServiceUnavailable("presence (Redis) cannot be reached; try again") from failures[0]
+    return results
+
+
 @contextmanager
 def _unavailable_on_error() -> Iterator[None]:
     try:
         yield
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise ServiceUnavailable("presence (Redis) cannot be reached; try again") from exc

@@ -1,5 +1,7 @@
 """The Lua scripts of :mod:`playwire.presence.redis`: each change to presence is one of them,
-so it is atomic across nodes. Key layout in that module's docstring."""
+so it is atomic across nodes. Key layout in that module's docstring: every key a script
+touches, declared or built from a prefix (room and session-rooms keys), carries the
+namespace's hash tag, so on a Redis Cluster it is in the slot of the script's declared keys."""
 
 _NOW_MS = """
 local clock = redis.call('TIME')
@@ -38,21 +40,20 @@ local function leave_rooms(set_key, room_prefix, uid)
 end
 """
 
-# KEYS: sessions, expiry, counts, members, namespaces, limited. ARGV: sid, uid, username,
-# lifetime (ms), namespace, limit, low. Returns {first, count, limited, switched}; first is 1
+# KEYS: sessions, expiry, counts, members, limited. ARGV: sid, uid, username, lifetime (ms),
+# limit, low. Returns {first, count, limited, switched}; first is 1
 # for the user's first session; a known sid only has its expiry pushed forward.
 JOIN = (
     _NOW_MS
     + _CENSUS
     + """
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
-redis.call('SADD', KEYS[5], ARGV[5])
 local first = 0
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
   if redis.call('HINCRBY', KEYS[3], ARGV[2], 1) == 1 then first = 1 end
 end
-local c = census(KEYS[3], KEYS[6], ARGV[6], ARGV[7])
+local c = census(KEYS[3], KEYS[5], ARGV[5], ARGV[6])
 return {first, c[1], c[2], c[3]}
 """
 )

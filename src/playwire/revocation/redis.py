@@ -1,14 +1,14 @@
-"""Revoked tokens in Redis: the store of a cluster, one key per id, expiring with its token."""
+"""Revoked tokens in Redis: the store of a cluster, one key per id, expiring with its token.
+
+Each key stands alone, so on a Redis Cluster the keys spread over every shard."""
 
 from __future__ import annotations
 
 import math
 import time
 
-from redis.exceptions import RedisError
-
 from playwire.errors import ServiceUnavailable
-from playwire.redis_client import connect
+from playwire.redis_client import REDIS_ERRORS, connect
 from playwire.revocation import RevocationStore
 
 KEY_PREFIX = "playwire:revoked:"
@@ -32,5 +32,5 @@ class RedisRevocations(RevocationStore):
     def _call(function, *args, **kwargs):
         try:
             return function(*args, **kwargs)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise ServiceUnavailable() from exc

@@ -29,15 +29,12 @@ from typing import Any, Callable, Optional
 
 import socketio as python_socketio
 from engineio import packet as eio_packet
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-from redis.retry import Retry
 from socketio import packet
 
 from playwire.errors import ServiceUnavailable
 from playwire.forwarding import latest_tag
 from playwire.keep_latest import Tagged
-from playwire.redis_client import connect
+from playwire.redis_client import REDIS_ERRORS, Subscription, connect, publish
 from playwire.upstream.engineio import EngineServer
 
 log = logging.getLogger(__name__)
@@ -348,12 +345,13 @@ class PlaywireRedisManager(
         return None
 
     # Replaces RedisManager._publish of python-socketio 5.18.1, which logs a failure and
-    # carries on: here it raises, on a connection that is not the subscriber's.
+    # carries on: here it raises, on a connection that is not the subscriber's (SPUBLISH
+    # on a Redis Cluster: playwire.redis_client.publish).
     def _publish(self, data: Any) -> Any:
         started = perf_counter()
         try:
-            return self._publisher.publish(self.channel, self.json.dumps(data))
-        except RedisError as exc:
+            return publish(self._publisher, self.channel, self.json.dumps(data))
+        except REDIS_ERRORS as exc:
             raise ServiceUnavailable(
                 "the message queue (Redis) cannot be reached; try again"
             ) from exc
@@ -362,31 +360,23 @@ class PlaywireRedisManager(
                 self.time_publish(started)
 
     # Replaces RedisManager._redis_listen_with_retries of python-socketio 5.18.1: a fresh
-    # client per attempt, retried within 2 s (upstream: up to 60), and `subscribed` kept.
+    # subscription per attempt (SSUBSCRIBE on a Redis Cluster: playwire.redis_client's
+    # Subscription), retried within 2 s (upstream: up to 60), and `subscribed` kept.
     def _redis_listen_with_retries(self):
         delay = 0.25
         while True:
-            # Bytes, as python-socketio's _listen() compares channel names as bytes. No retry
-            # inside redis-py: its reconnect-and-resubscribe can end up subscribed to nothing
-            # (seen when Redis restarts), so every failure comes here for a fresh start.
-            client = connect(
-                self.redis_url,
-                socket_keepalive=True,
-                decode_responses=False,
-                retry=Retry(NoBackoff(), 0),
-            )
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            subscription = None
             try:
-                pubsub.subscribe(self.channel)
-                self.pubsub = pubsub
+                subscription = Subscription(self.redis_url, self.channel)
+                self.pubsub = subscription
                 self.subscribed = True
                 log.info("subscribed to the message queue")
                 delay = 0.25
-                yield from pubsub.listen()
-            except RedisError as exc:
+                yield from subscription.listen()
+            except REDIS_ERRORS as exc:
                 self.subscribed = False  # at once: the presence keeper reads it meanwhile
-                pubsub.close()
-                client.close()
+                if subscription is not None:
+                    subscription.close()
                 log.warning("message queue unreachable (%s); retrying in %.2fs", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, LISTEN_RETRY_MAX)
