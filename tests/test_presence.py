@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from typing import Callable
 
 import pytest
-import redis
 
-from helpers.cluster import RedisServer
+from helpers.cluster import RedisServer, redis_topology
 from playwire.errors import ServiceUnavailable
 from playwire.identity import Member
 from playwire.presence import Arrival, Census, Departure, Limits, PresenceStore
 from playwire.presence.memory import MemoryPresence
 from playwire.presence.redis import RedisPresence
+from playwire.redis_client import connect
 
 ALICE = Member(1, "alice")
 BOB = Member(2, "bob")
@@ -29,13 +29,37 @@ CAROL = Member(3, "carol")
 
 
 @pytest.fixture(scope="module")
-def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("presence-redis")).start()
+def redis_server(tmp_path_factory):
+    server = redis_topology("redis", tmp_path_factory.mktemp("presence-redis")).start()
     yield server
     server.stop()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.cluster)])
+@pytest.fixture(scope="module")
+def cluster_server(tmp_path_factory):
+    """A three-shard Redis Cluster: each namespace's keys share a hash tag, so one slot."""
+    server = redis_topology("cluster", tmp_path_factory.mktemp("presence-cluster")).start()
+    yield server
+    server.stop()
+
+
+REDIS_KINDS = [pytest.param(kind, marks=pytest.mark.cluster) for kind in ("redis", "cluster")]
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def redis_of_test(request):
+    """The Redis of a Redis-only test: a server, then a Redis Cluster."""
+    return request.getfixturevalue(f"{request.param}_server")
+
+
+def flush(server) -> None:
+    """Empty the Redis (every shard of a cluster)."""
+    client = connect(server.url)
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=["memory", *REDIS_KINDS])
 def nodes(request) -> Iterator[Callable[..., PresenceStore]]:
     """``nodes(ttl=30, limits=None)``: a new node's store; for memory, one store shared by
     every "node" (made with the limits of the first call)."""
@@ -49,8 +73,8 @@ def nodes(request) -> Iterator[Callable[..., PresenceStore]]:
 
         yield one_store
         return
-    server = request.getfixturevalue("redis_server")
-    redis.Redis.from_url(server.url).flushdb()
+    server = request.getfixturevalue(f"{request.param}_server")
+    flush(server)
     stores: list[RedisPresence] = []
 
     def node(ttl: float = 30.0, limits: Limits | None = None) -> PresenceStore:
@@ -235,8 +259,9 @@ def test_the_presence_limit_switches_both_ways(nodes):
 
 
 @pytest.fixture
-def redis_nodes(redis_server) -> Iterator[Callable[..., RedisPresence]]:
-    redis.Redis.from_url(redis_server.url).flushdb()
+def redis_nodes(redis_of_test) -> Iterator[Callable[..., RedisPresence]]:
+    redis_server = redis_of_test
+    flush(redis_server)
     stores: list[RedisPresence] = []
 
     def node(ttl: float = 30.0, limits: Limits | None = None) -> RedisPresence:
@@ -317,11 +342,11 @@ def test_a_swept_session_that_is_still_there_comes_back(redis_nodes):
 
 
 @pytest.mark.cluster
-def test_refresh_restores_what_redis_lost(redis_nodes, redis_server):
+def test_refresh_restores_what_redis_lost(redis_nodes, redis_of_test):
     store = redis_nodes()
     store.join("/chat", ALICE, "a1")
     store.join("/chat", ALICE, "a2")
-    redis.Redis.from_url(redis_server.url).flushdb()
+    flush(redis_of_test)
     assert store.members("/chat") == []
     assert store.refresh() == [Arrival("/chat", ALICE)]
     assert store.members("/chat") == [ALICE]

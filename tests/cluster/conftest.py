@@ -24,11 +24,13 @@ TOPOLOGIES = ["redis", "sentinel", "cluster"]
 
 def pytest_generate_tests(metafunc):
     """``topology`` for each test that starts a cluster: ``redis``, and the other two for a
-    test marked ``every_topology``; one module-wide cluster per topology."""
+    test marked ``every_topology``, or those of its ``topology(...)`` mark; one module-wide
+    cluster per topology."""
     if not {"cluster", "start_cluster", "topology"} & set(metafunc.fixturenames):
         return
+    only = metafunc.definition.get_closest_marker("topology")
     every = metafunc.definition.get_closest_marker("every_topology") is not None
-    topologies = TOPOLOGIES if every else TOPOLOGIES[:1]
+    topologies = list(only.args) if only else TOPOLOGIES if every else TOPOLOGIES[:1]
     metafunc.parametrize("topology", topologies, indirect=True, scope="module")
 
 

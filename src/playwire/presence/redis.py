@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Optional
 
-from redis.exceptions import NoScriptError
-
 from playwire.errors import ServiceUnavailable
 from playwire.identity import Member
 from playwire.presence import (
@@ -194,20 +192,17 @@ class RedisPresence(PresenceStore):
         ]
 
     def _pipelined(self, script: str, calls: list[tuple[list, list]]) -> list:
-        """Run ``script`` once per (keys, args) in one round trip. A Redis Cluster pipeline
-        does not load scripts as a plain one does: a shard that lacks it (restarted) gets it
-        loaded, then the batch is sent again (each script is idempotent for a refresh)."""
-        for attempt in (1, 2):
-            pipe = self._redis.pipeline(transaction=False)
-            for keys, args in calls:
-                self._run(script, keys, args, client=pipe)
-            try:
-                return pipe.execute()
-            except NoScriptError:
-                if attempt == 2 or not is_cluster(self._redis):
-                    raise
-                self._redis.script_load(getattr(scripts, script))
-        return []
+        """Run ``script`` once per (keys, args), all keys in one slot, in one round trip.
+
+        A Redis Cluster pipeline refuses scripts; the keys' shard's own client takes them
+        (and loads the script where it is missing, as any redis-py pipeline does)."""
+        client = self._redis
+        if is_cluster(client):
+            client = client.get_redis_connection(client.get_node_from_key(calls[0][0][0]))
+        pipe = client.pipeline(transaction=False)
+        for keys, args in calls:
+            self._run(script, keys, args, client=pipe)
+        return pipe.execute()
 
     def expire(self) -> list[Departure]:
         with _unavailable_on_error():

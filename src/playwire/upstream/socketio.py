@@ -70,6 +70,10 @@ UPSTREAM = {
 }
 
 LISTEN_RETRY_MAX = 2.0
+#: After this node's subscription was lost and came back, seconds during which its
+#: publishes are still answered ``unavailable``: the time every other node's listener takes,
+#: at most, to subscribe again (one retry delay, plus a margin for the connect).
+RESUBSCRIBE_SETTLE = LISTEN_RETRY_MAX + 0.5
 
 
 class JsonPacket(packet.Packet):
@@ -285,8 +289,12 @@ class PlaywireRedisManager(
     listener retries every few seconds at most, not up to a minute.
 
     Delivery stays at most once: what other nodes publish while this node's subscription is
-    down is lost for this node's clients. CountingManager comes after PubSubManager in the
-    MRO, so it counts what is delivered here, from this node's emits and the other nodes'.
+    down is lost for this node's clients. So that nothing is acknowledged ``ok`` that a node
+    missed, a node that lost its subscription answers ``unavailable`` until it has been
+    subscribed again for :data:`RESUBSCRIBE_SETTLE`: when Redis restarts, or Sentinel
+    promotes a replica, every node loses its subscription at once, and each is back within
+    that time of the next. CountingManager comes after PubSubManager in the MRO, so it counts
+    what is delivered here, from this node's emits and the other nodes'.
     """
 
     # Extends RedisManager.__init__ of python-socketio 5.18.1: a publishing connection of
@@ -301,6 +309,8 @@ class PlaywireRedisManager(
         self._publisher = connect(url, socket_timeout=5)
         #: Whether this node is subscribed, i.e. receives what other nodes publish.
         self.subscribed = False
+        #: None until the subscription is first lost; then when publishing may resume.
+        self._settled_at: Optional[float] = None
         #: Called with ``perf_counter()`` of each publish's start, once it is done.
         self.time_publish = time_publish
 
@@ -348,6 +358,8 @@ class PlaywireRedisManager(
     # carries on: here it raises, on a connection that is not the subscriber's (SPUBLISH
     # on a Redis Cluster: playwire.redis_client.publish).
     def _publish(self, data: Any) -> Any:
+        if self._settled_at is not None and time.monotonic() < self._settled_at:
+            raise ServiceUnavailable("the message queue (Redis) is coming back; try again")
         started = perf_counter()
         try:
             return publish(self._publisher, self.channel, self.json.dumps(data))
@@ -370,11 +382,14 @@ class PlaywireRedisManager(
                 subscription = Subscription(self.redis_url, self.channel)
                 self.pubsub = subscription
                 self.subscribed = True
+                if self._settled_at is not None:
+                    self._settled_at = time.monotonic() + RESUBSCRIBE_SETTLE
                 log.info("subscribed to the message queue")
                 delay = 0.25
                 yield from subscription.listen()
             except REDIS_ERRORS as exc:
                 self.subscribed = False  # at once: the presence keeper reads it meanwhile
+                self._settled_at = float("inf")
                 if subscription is not None:
                     subscription.close()
                 log.warning("message queue unreachable (%s); retrying in %.2fs", exc, delay)
