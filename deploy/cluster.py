@@ -127,7 +127,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--port", type=int, default=8080, help="nginx's port")
     parser.add_argument("--first-node-port", type=int, default=5001)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379/0",
+        help="the nodes' --message-queue: redis://, redis+sentinel:// or redis+cluster:// "
+        "(docs/cluster.md); only a redis:// one that does not answer is started here",
+    )
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--state", default="instance/cluster", help="folder for logs and state")
     args = parser.parse_args(argv)
@@ -139,7 +144,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: sys.exit(0))
     try:
-        if not port_open(redis_url.port or 6379, redis_url.hostname or "127.0.0.1"):
+        single = redis_url.scheme in ("redis", "rediss")
+        if single and not port_open(redis_url.port or 6379, redis_url.hostname or "127.0.0.1"):
             print(f"No Redis at {args.redis}: starting one", flush=True)
             children.append(start_redis(redis_url.port or 6379, state / "redis"))
         ports = [args.first_node_port + n for n in range(args.nodes)]

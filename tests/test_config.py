@@ -21,6 +21,9 @@ def test_config_layers(tmp_path):
         {"port": "70000"},
         {"rate_limit": "0"},
         {"message_queue": "http://x"},
+        {"message_queue": "redis+sentinel://127.0.0.1:26379/0"},  # no service
+        {"message_queue": "redis+sentinel://127.0.0.1/0/playwire"},  # no port
+        {"message_queue": "redis+cluster://127.0.0.1"},
         {"port": "abc"},
         {"log_level": "loud"},
         {"login_user_limit": "five a minute"},
@@ -33,6 +36,21 @@ def test_config_layers(tmp_path):
 def test_bad_config_is_refused(tmp_path, flags):
     with pytest.raises(ConfigError):
         load_config({"instance_dir": str(tmp_path), **flags}, {})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "rediss://cache.internal:6380/2",
+        "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/0/playwire",
+        "redis+sentinel://user:pw@s1:26379/3/playwire",
+        "redis+cluster://127.0.0.1:7000,127.0.0.1:7001",
+    ],
+)
+def test_every_redis_topology_is_a_message_queue(tmp_path, url):
+    config = load_config({"instance_dir": str(tmp_path), "message_queue": url}, {})
+    assert config.message_queue == url
 
 
 def test_generated_secret_key_is_kept(tmp_path):
