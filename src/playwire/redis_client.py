@@ -97,6 +97,17 @@ def _sentinel(sentinels: list[tuple[str, int]], options: dict) -> Sentinel:
     return Sentinel(sentinels, sentinel_kwargs=timeouts, **options)
 
 
+def _shard_of(url: str, channel: str, options: dict) -> redis.Redis:
+    """A plain client of the Redis Cluster shard that owns ``channel``'s slot (the slot map
+    read with :func:`connect`'s retry, which gets past a startup node that is down)."""
+    cluster = connect(url)
+    try:
+        node = cluster.get_node_from_key(channel)
+    finally:
+        cluster.close()
+    return connect(f"redis://{node.host}:{node.port}", **options)
+
+
 def is_cluster(client: Client) -> bool:
     return isinstance(client, RedisCluster)
 
@@ -123,26 +134,19 @@ class Subscription:
 
     def __init__(self, url: str, channel: str) -> None:
         self.channel = channel
-        self._client = connect(
-            url, socket_keepalive=True, decode_responses=False, retry=Retry(NoBackoff(), 0)
-        )
+        options = {
+            "socket_keepalive": True,
+            "decode_responses": False,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        sharded = scheme(url) == CLUSTER_SCHEME
+        self._client = _shard_of(url, channel, options) if sharded else connect(url, **options)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
-            self._pubsub = self._subscribe(channel)
+            (self._pubsub.ssubscribe if sharded else self._pubsub.subscribe)(channel)
         except BaseException:
-            self._client.close()
+            self.close()
             raise
-
-    def _subscribe(self, channel: str) -> redis.client.PubSub:
-        if not is_cluster(self._client):
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-            pubsub.subscribe(channel)
-            return pubsub
-        # The shard that owns the channel's slot, through a plain client of that shard.
-        node = self._client.get_node_from_key(channel)
-        shard = self._client.get_redis_connection(node)
-        pubsub = shard.pubsub(ignore_subscribe_messages=True)
-        pubsub.ssubscribe(channel)
-        return pubsub
 
     def listen(self) -> Iterator[dict]:
         for message in self._pubsub.listen():

@@ -70,6 +70,11 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
     register_namespaces(services)
     if config.admin_password:
         admin.instrument(server, config.admin_password)
+    if queue is not None:
+        # Subscribe now: python-socketio would at the first connection, and what other nodes
+        # publish meanwhile (that session's first broadcasts) would be lost.
+        server.manager_initialized = True
+        queue.initialize()
     start_presence_keeper(server, services.presence, queue)
     start_presence_counter(server, config.presence_count_interval)
     allow_poll_packets(config.max_poll_packets)
