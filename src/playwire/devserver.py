@@ -30,11 +30,22 @@ POLL_INTERVAL_S = 0.05
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+#: Every port :func:`free_port` returned in this process.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = HOST) -> int:
-    """A port nothing listens on right now (the kernel's pick)."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+    """A port nothing listens on right now (the kernel's pick), never the same one twice in
+    this process: ports picked before anything binds them (a Redis set-up's, nginx's, the
+    nodes') stay distinct. Without it, the likely cause of a test's request to nginx being
+    closed unanswered, as Redis closes an HTTP request: nginx's port was also a sentinel's."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def port_open(port: int, host: str = HOST) -> bool:
