@@ -147,3 +147,27 @@ def test_a_redis_cluster_shard_down_fails_only_what_lived_there(start_cluster, c
     assert [data["n"] for data in forwarded] == [1, 0]
     for node in cluster.nodes:
         assert node.is_running()
+
+
+@pytest.mark.topology("cluster")
+def test_the_message_queues_shard_down_is_unavailable_everywhere_then_resumes(
+    start_cluster, connect
+):
+    cluster = start_cluster("--presence-ttl", str(PRESENCE_TTL))
+    shards = cluster.redis
+    queue_shard = shards.shard_of("flask-socketio")  # the one channel of every emit
+    assert queue_shard != shards.shard_of("{/forward}")
+    _, bob, sender, target, _ = two_players(cluster, connect)
+    traffic = Forwarder(sender, bob["id"])
+    assert traffic.send()
+
+    shards.kill_shard(queue_shard)
+    assert not traffic.send()
+    shards.restart_shard(queue_shard)
+    traffic.send_until_ok(time.monotonic() + OUTAGE_DEADLINE_S)
+    for _ in range(5):
+        assert traffic.send()
+    # Every node subscribed again before any said ok: everything acknowledged arrived.
+    acked = traffic.acked
+    forwarded = [wait_for(target, lambda name, _: name == "forwarded")[1]["n"] for _ in acked]
+    assert forwarded == acked
