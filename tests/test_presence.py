@@ -355,6 +355,48 @@ def test_refresh_restores_what_redis_lost(redis_nodes, redis_of_test):
 
 
 @pytest.mark.cluster
+def test_refresh_puts_sessions_back_in_their_rooms(redis_nodes, redis_of_test):
+    store, other = redis_nodes(), redis_nodes()
+    store.join("/chat", ALICE, "a1")
+    store.join("/chat", ALICE, "a2")
+    store.join_room("/chat", "lobby", ALICE, "a1")
+    store.join_room("/chat", "lobby", ALICE, "a2")
+    store.join_room("/chat", "match:1", ALICE, "a1")
+    store.join_room("/chat", "left", ALICE, "a1")
+    store.leave_room("/chat", "left", ALICE, "a1")
+    flush(redis_of_test)
+    assert other.room_members("/chat", "lobby") == []
+    assert sorted(store.refresh(), key=str) == sorted(
+        [
+            Arrival("/chat", ALICE),
+            Arrival("/chat", ALICE, "lobby"),
+            Arrival("/chat", ALICE, "match:1"),
+        ],
+        key=str,
+    )
+    assert other.room_members("/chat", "lobby") == [ALICE]
+    assert other.room_members("/chat", "match:1") == [ALICE]
+    assert other.room_members("/chat", "left") == []
+    assert store.refresh() == []
+    # Both sessions were put back: the user is in the lobby until the second one leaves it.
+    assert store.leave_room("/chat", "lobby", ALICE, "a1") is False
+    assert store.leave_rooms("/chat", ALICE, "a2") == ["lobby"]
+    assert store.leave_rooms("/chat", ALICE, "a1") == ["match:1"]
+    assert store.refresh() == []
+
+
+@pytest.mark.cluster
+def test_a_swept_session_comes_back_in_its_rooms(redis_nodes):
+    slow, sweeper = redis_nodes(ttl=0.5), redis_nodes(ttl=0.5)
+    slow.join("/chat", ALICE, "a1")
+    slow.join_room("/chat", "lobby", ALICE, "a1")
+    departures = wait_for_departures(sweeper, timeout=2)
+    assert Departure("/chat", ALICE, "lobby") in departures
+    assert slow.refresh() == [Arrival("/chat", ALICE), Arrival("/chat", ALICE, "lobby")]
+    assert sweeper.room_members("/chat", "lobby") == [ALICE]
+
+
+@pytest.mark.cluster
 def test_a_left_session_is_not_refreshed(redis_nodes):
     store = redis_nodes()
     store.join("/chat", ALICE, "a1")

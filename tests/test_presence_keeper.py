@@ -85,3 +85,38 @@ def test_one_failed_announce_does_not_lose_the_departures_after_it(redis_url, fa
     finally:
         dead.close()
         sweeper.close()
+
+
+class RecordsEmits:
+    """What the keeper emits through, recording each emit with its recipients."""
+
+    namespace_handlers: dict = {}
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any, Any]] = []
+
+    def emit(
+        self, event: str, data: Any, to: Any = None, skip_sid: Any = None, namespace: str = "/"
+    ) -> None:
+        self.sent.append((event, data, to))
+
+
+def test_sessions_lost_with_redis_are_announced_back_in_the_namespace_then_their_rooms(
+    redis_url,
+):
+    redis.Redis.from_url(redis_url).flushdb()
+    store = RedisPresence(redis_url, ttl=30)
+    alice = MEMBERS[0]
+    try:
+        store.join("/chat", alice, "a1")
+        store.join_room("/chat", "lobby", alice, "a1")
+        redis.Redis.from_url(redis_url).flushdb()  # Redis restarted empty
+        server = RecordsEmits()
+        keep_presence_once(server, store, reachable=True)
+        assert server.sent == [
+            ("user_joined", alice.to_json(), None),
+            ("user_joined", {**alice.to_json(), "room": "lobby"}, "room:lobby"),
+        ]
+        assert store.room_members("/chat", "lobby") == [alice]
+    finally:
+        store.close()

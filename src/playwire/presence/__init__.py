@@ -29,10 +29,12 @@ class Departure:
 
 @dataclass(frozen=True)
 class Arrival:
-    """A member who is back in ``namespace`` after their sessions had been swept."""
+    """A member who is back in ``namespace`` (or in ``room`` of it) after their sessions had
+    been swept."""
 
     namespace: str
     member: Member
+    room: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ SWEEP_BATCH = 1000
 #: A limit a refresh never crosses: it leaves switching to :meth:`RedisPresence.census`.
 NO_SWITCH = ["1e18", "-1"]
 SCRIPTS = ("JOIN", "LEAVE", "CENSUS", "JOIN_ROOM", "LEAVE_ROOM", "LEAVE_ROOMS", "ROOM_MEMBERS")
-SCRIPTS += ("EXPIRE",)
+SCRIPTS += ("EXPIRE", "REJOIN_ROOM")
 
 
 def namespace_prefix(namespace: str) -> str:
@@ -94,6 +94,8 @@ class RedisPresence(PresenceStore):
         # This node's sessions, which refresh() keeps alive. The lock keeps a refresh from
         # bringing back a session that left while the refresh was on its way.
         self._local: dict[tuple[str, str], Member] = {}
+        #: The rooms of this node's sessions, which refresh() restores with them.
+        self._local_rooms: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
         #: The namespaces this process has added to NAMESPACES_KEY since it started.
         self._registered: set[str] = set()
@@ -121,6 +123,7 @@ class RedisPresence(PresenceStore):
         with self._lock:
             # Forgotten here even if Redis is away: the entry then expires and is swept.
             self._local.pop((namespace, sid), None)
+            self._local_rooms.pop((namespace, sid), None)
             with _unavailable_on_error():
                 keys = [*namespace_keys(namespace), limited_key(namespace)]
                 return _change(self._run("LEAVE", keys, [sid, member.id, *self._bounds()]))
@@ -145,22 +148,28 @@ class RedisPresence(PresenceStore):
         keys = [room_prefix(namespace) + room, session_rooms_prefix(namespace) + sid]
         keys.append(namespace_keys(namespace)[3])
         limits = [self.limits.rooms_per_session, self.limits.room_users]
-        with _unavailable_on_error():
+        with self._lock, _unavailable_on_error():
             reply = self._run("JOIN_ROOM", keys, [member.id, room, *limits])
+            if not reply[0]:
+                self._local_rooms.setdefault((namespace, sid), set()).add(room)
         if reply[0]:
             return RoomJoin(refused=reply[0])
         return RoomJoin(first=bool(reply[1]), members=_members(reply[2:]))
 
     def leave_room(self, namespace: str, room: str, member: Member, sid: str) -> Optional[bool]:
         keys = [room_prefix(namespace) + room, session_rooms_prefix(namespace) + sid]
-        with _unavailable_on_error():
-            left = self._run("LEAVE_ROOM", keys, [member.id, room])
+        with self._lock:
+            self._local_rooms.get((namespace, sid), set()).discard(room)
+            with _unavailable_on_error():
+                left = self._run("LEAVE_ROOM", keys, [member.id, room])
         return None if left < 0 else bool(left)
 
     def leave_rooms(self, namespace: str, member: Member, sid: str) -> list[str]:
         keys = [session_rooms_prefix(namespace) + sid]
-        with _unavailable_on_error():
-            return sorted(self._run("LEAVE_ROOMS", keys, [member.id, room_prefix(namespace)]))
+        with self._lock:
+            self._local_rooms.pop((namespace, sid), None)
+            with _unavailable_on_error():
+                return sorted(self._run("LEAVE_ROOMS", keys, [member.id, room_prefix(namespace)]))
 
     def room_members(self, namespace: str, room: str) -> list[Member]:
         keys = [room_prefix(namespace) + room, namespace_keys(namespace)[3]]
@@ -169,8 +178,9 @@ class RedisPresence(PresenceStore):
 
     def refresh(self) -> list[Arrival]:
         """Re-join every session of this node: its expiry moves forward, and a session that
-        was swept (or lost when Redis restarted empty) is written again. The rooms of such a
-        session are not restored. A refresh never switches a namespace across its limit:
+        was swept (or lost when Redis restarted empty) is written again, in its namespace and
+        in its rooms (an :class:`Arrival` with ``room`` for each room its user is back in).
+        A refresh never switches a namespace across its limit:
         :meth:`census` does that next. One batch per namespace: on a Redis Cluster, a shard
         that is down holds back only the namespaces that live there."""
         with self._lock:
@@ -187,8 +197,32 @@ class RedisPresence(PresenceStore):
             "JOIN", [(keys, self._join_args(member, sid) + NO_SWITCH) for sid, member in sessions]
         )
         self._redis.sadd(NAMESPACES_KEY, namespace)  # back, if Redis lost it
-        return [
+        arrivals = [
             Arrival(namespace, member) for (_, member), reply in zip(sessions, replies) if reply[0]
+        ]
+        return arrivals + self._refresh_rooms(namespace, sessions)
+
+    def _refresh_rooms(self, namespace: str, sessions: list[tuple[str, Member]]) -> list[Arrival]:
+        """Put the sessions back in the rooms Redis no longer has them in."""
+        in_rooms = [
+            (sid, member, room)
+            for sid, member in sessions
+            for room in sorted(self._local_rooms.get((namespace, sid), ()))
+        ]
+        if not in_rooms:
+            return []
+        calls = [
+            (
+                [room_prefix(namespace) + room, session_rooms_prefix(namespace) + sid],
+                [member.id, room],
+            )
+            for sid, member, room in in_rooms
+        ]
+        replies = self._pipelined("REJOIN_ROOM", calls)
+        return [
+            Arrival(namespace, member, room)
+            for (_, member, room), first in zip(in_rooms, replies)
+            if first
         ]
 
     def _pipelined(self, script: str, calls: list[tuple[list, list]]) -> list:

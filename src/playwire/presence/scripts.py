@@ -115,6 +115,15 @@ return 1
 # KEYS: session-rooms. ARGV: uid, room key prefix. Returns the rooms the user has left.
 LEAVE_ROOMS = _LEAVE_ROOMS + "return leave_rooms(KEYS[1], ARGV[2], ARGV[1])"
 
+# KEYS: room, session-rooms. ARGV: uid, room. Puts back a session a refresh found missing
+# from its room (swept, or lost with Redis), without the limits: it was admitted once.
+# Returns 1 when that made it the user's first session in the room again, else 0.
+REJOIN_ROOM = """
+if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+if redis.call('HINCRBY', KEYS[1], ARGV[1], 1) == 1 then return 1 end
+return 0
+"""
+
 # KEYS: room, members. Returns {uid, username, ...}.
 ROOM_MEMBERS = """
 local reply = {}

@@ -70,17 +70,21 @@ def keep_presence_once(
     announced; a failed announce loses that announce only.
     """
     news: dict[str, list[tuple[str, Member]]] = {}
+    back_in_rooms = []  # announced after the namespaces' arrivals, as a join would be
     for arrival in presence.refresh() if reachable else []:
-        news.setdefault(arrival.namespace, []).append(("user_joined", arrival.member))
-    for departure in presence.expire():
-        if departure.room is None:
-            news.setdefault(departure.namespace, []).append(("user_left", departure.member))
+        if arrival.room is None:
+            news.setdefault(arrival.namespace, []).append(("user_joined", arrival.member))
+        else:
+            back_in_rooms.append(arrival)
+    for gone in presence.expire():
+        if gone.room is None:
+            news.setdefault(gone.namespace, []).append(("user_left", gone.member))
             continue
-        data = {**departure.member.to_json(), "room": departure.room}
-        to = room_channel(departure.room)
-        _announce_alone(server, departure.namespace, "user_left", data, to=to)
+        _announce_in_room(server, gone.namespace, "user_left", gone.member, gone.room)
     for namespace, events in news.items():
         _announce_namespace(server, presence, namespace, events)
+    for arrival in back_in_rooms:
+        _announce_in_room(server, arrival.namespace, "user_joined", arrival.member, arrival.room)
 
 
 def _announce_namespace(
@@ -94,6 +98,13 @@ def _announce_namespace(
     elif not census.limited:
         for event, member in events:
             _announce_alone(server, namespace, event, member.to_json())
+
+
+def _announce_in_room(
+    server: python_socketio.Server, namespace: str, event: str, member: Member, room: str
+) -> None:
+    data = {**member.to_json(), "room": room}
+    _announce_alone(server, namespace, event, data, to=room_channel(room))
 
 
 def _announce_alone(
