@@ -115,6 +115,8 @@ class Metrics:
         self.queue_publish_seconds = LatencyHistogram(PUBLISH_BUCKETS)
         self.presence: Any = None
         self._rooms: dict[str, Callable[[], int]] = {}
+        #: On a cluster node: how many messages it received from other nodes so far.
+        self.queue_received: Optional[Callable[[], int]] = None
         if enabled:
             self.registry.register(PlaywireCollector(self))
 
@@ -137,6 +139,10 @@ class Metrics:
     def rooms(self, namespace: str) -> int:
         count = self._rooms.get(namespace)
         return count() if count is not None else 0
+
+    def feed_queue(self, received: Callable[[], int]) -> None:
+        """Have ``playwire_queue_received_total`` read ``received()`` at scrape time."""
+        self.queue_received = received
 
     def time_publish(self, started: float) -> None:
         """Record a Redis publish that began at ``started`` (``perf_counter()``)."""
@@ -228,6 +234,12 @@ class PlaywireCollector:
         for reason, count in list(self.metrics.disconnects.items()):
             disconnects.add_metric([reason], count)
         yield from (received, errors, deliveries, disconnects)
+        if self.metrics.queue_received is not None:
+            yield CounterMetricFamily(
+                "playwire_queue_received",
+                "Cluster: messages this node received from other nodes through Redis.",
+                value=self.metrics.queue_received(),
+            )
 
     @staticmethod
     def _histogram(

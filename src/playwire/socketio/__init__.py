@@ -41,10 +41,13 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
     config = services.config
     queue = None
     if config.message_queue:
-        # A cluster node: python-socketio's Redis manager, made to report failed publishes.
+        # A cluster node: python-socketio's pub/sub manager, routed by channel, pipelined.
         queue = PlaywireRedisManager(
-            config.message_queue, time_publish=services.metrics.time_publish
+            config.message_queue,
+            time_publish=services.metrics.time_publish,
+            linger=config.unsubscribe_delay,
         )
+        services.metrics.feed_queue(lambda: queue.received)
     manager = queue if queue is not None else PlaywireManager()
     manager.deliveries = services.metrics.deliveries
     server = PlaywireServer(

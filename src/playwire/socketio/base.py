@@ -118,6 +118,8 @@ class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
         self.presence = services.presence
         self._pending: dict[str, PendingSession] = {}
         self.sessions: dict[str, Session] = {}
+        #: The user of each session holding its user's channel (connected or connecting).
+        self._user_of: dict[str, int] = {}
         self.events = client_events(self)
         self.metrics = services.metrics.for_namespace(self, list(self.events))
         services.metrics.feed_rooms(namespace, self.rooms_here)
@@ -152,6 +154,20 @@ class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
             event, data, to=to, skip_sid=skip_sid, namespace=self.namespace, ignore_queue=local
         )
 
+    def emit_if_online(
+        self, user_id: int, to: list[str], event: str, data: dict, skip_sid: Any = None
+    ) -> bool:
+        """Send to the rooms ``to`` (``user_id``'s own first) if that user has a session in
+        this namespace; else send nothing and return False. A cluster node learns it from
+        the publish itself (no extra round trip); a single node from its presence store."""
+        manager = self.socketio.server.manager
+        if manager.counts_receivers:
+            return manager.emit_if_received(event, data, self.namespace, to, skip_sid)
+        if not self.presence.is_online(self.namespace, user_id):
+            return False
+        self.emit_to(to, event, data, skip_sid=skip_sid)
+        return True
+
     def broadcast(self, event: str, data: dict, skip_sid: Optional[str] = None) -> None:
         """Send to every session in this namespace, on every node."""
         self.socketio.server.emit(event, data, skip_sid=skip_sid, namespace=self.namespace)
@@ -174,6 +190,7 @@ class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
         if failure is not None:
             return
         try:
+            self._subscribe_user(sid, member.id)
             pending.change = self.presence.join(self.namespace, member, sid)
             if not pending.change.census.limited:
                 pending.members = self.presence.members(self.namespace)
@@ -211,11 +228,25 @@ class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
             if pending is not None and pending.change is not None:
                 # Gone before it was accepted, so never announced: leave quietly.
                 self._leave_presence(pending.session)
+            self._unsubscribe_user(sid)
             return
         self.leave_all_rooms(session)
         change = self._leave_presence(session)
+        self._unsubscribe_user(sid)
         if change is not None:
             self._announce_change(change, "user_left", session.member)
+
+    def _subscribe_user(self, sid: str, user_id: int) -> None:
+        """On a cluster node: hold the user's channel before the session joins presence, so
+        that whoever sees it in presence reaches it (docs/cluster.md, "What travels where")."""
+        self._user_of[sid] = user_id  # first: a failed subscription is still released
+        self.socketio.server.manager.subscribe_user(self.namespace, user_id)
+
+    def _unsubscribe_user(self, sid: str) -> None:
+        """Let go of the user's channel once the session left presence, before announcing."""
+        user_id = self._user_of.pop(sid, None)
+        if user_id is not None:
+            self.socketio.server.manager.unsubscribe_user(self.namespace, user_id)
 
     def _leave_presence(self, session: Session) -> Optional[Change]:
         """What leaving did, or None if presence is unavailable."""

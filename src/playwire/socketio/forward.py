@@ -20,10 +20,10 @@ class ForwardNamespace(PlaywireNamespace):
             return
         target = target_of(data)
         check_latest(data)
-        if not self.presence.is_online(self.namespace, target):
-            raise EventError(TARGET_OFFLINE, f"user {target} has no session in /forward")
         rooms = recipient_rooms(session.user_id, target)
-        self.emit_to(rooms, "forwarded", stamped(data, session.user_id), skip_sid=session.sid)
+        message = stamped(data, session.user_id)
+        if not self.emit_if_online(target, rooms, "forwarded", message, skip_sid=session.sid):
+            raise EventError(TARGET_OFFLINE, f"user {target} has no session in /forward")
 
     def _forward_to_room(self, session: Session, data: dict) -> None:
         if "target" in data:

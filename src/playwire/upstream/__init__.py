@@ -22,9 +22,11 @@ python-socketio 5.18.1 (:mod:`playwire.upstream.socketio`)
     its own rooms instead of scanning all of them (O(N²) to close N sessions).
   - ``Manager.emit`` (``CountingManager``): the same loop, counting each emit's recipients
     for ``playwire_deliveries_total``.
-  - ``RedisManager.__init__``, ``PubSubManager.emit`` (its inter-node message rebuilt),
-    ``RedisManager._publish``, ``RedisManager._redis_listen_with_retries``: publish first and
-    fail loudly; listen on a connection of its own, retried every 2 s at most.
+  - ``RedisManager`` as a whole (``PlaywireRedisManager`` derives from ``PubSubManager``):
+    ``PubSubManager.emit`` (its inter-node message rebuilt), ``_publish``, ``_thread``,
+    ``BaseManager.basic_enter_room``/``basic_leave_room``: each emit on its room's channel,
+    subscribed only while a local session needs it, publishes pipelined (:mod:`playwire.pubsub`),
+    and a failed publish raises instead of being logged.
 
 python-socketio 5.18.1's Admin UI instrumentation (:mod:`playwire.upstream.socketio_admin`)
   - ``InstrumentedServer.instrument``: also reports the events PlaywireServer dispatches

@@ -13,7 +13,8 @@
 - :class:`CountingManager`: emits by a shorter path, counting the sessions reached
   (deliveries metric).
 - :class:`RoomsBySession`: the rooms of each session, indexed (a disconnect was O(rooms)).
-- :class:`PlaywireRedisManager`: the message queue of a cluster, made to tell failures.
+- :class:`PlaywireRedisManager`: the message queue of a cluster, in place of python-socketio's
+  RedisManager: each emit on its room's channel, publishes pipelined, failures told.
 - :class:`JsonPacket`: no scan for binary attachments; keep-latest forwards tagged.
 - ``PlaywireServer._handle_eio_message``: a Socket.IO packet that cannot be decoded closes
   its sender's connection.
@@ -22,22 +23,20 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from time import perf_counter
 from typing import Any, Callable, Optional
 
 import socketio as python_socketio
 from engineio import packet as eio_packet
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-from redis.retry import Retry
 from socketio import packet
 
+from playwire import jsonlib
+from playwire.channels import CONTROL_CHANNEL, channel_of
 from playwire.errors import ServiceUnavailable
-from playwire.forwarding import latest_tag
+from playwire.forwarding import latest_tag, room_channel, user_room
 from playwire.keep_latest import Tagged
-from playwire.redis_client import connect
+from playwire.pubsub import Publisher, Subscriber
 from playwire.upstream.engineio import EngineServer
 
 log = logging.getLogger(__name__)
@@ -70,9 +69,15 @@ UPSTREAM = {
     "socketio.redis_manager:RedisManager._publish": "9cd5fe11bd7bb670",
     "socketio.redis_manager:RedisManager._redis_listen_with_retries": "0ac88439246ae822",
     "socketio.redis_manager:RedisManager._listen": "4ad0b88b40258856",
+    "socketio.pubsub_manager:PubSubManager.__init__": "aa8a7cee8a3674b0",
+    "socketio.pubsub_manager:PubSubManager._thread": "ed30746a99724669",
+    "socketio.pubsub_manager:PubSubManager._publish": "b02e0f1615dbbf0e",
+    "socketio.pubsub_manager:PubSubManager._handle_callback": "ba88a586975fef7b",
+    "socketio.pubsub_manager:PubSubManager._handle_disconnect": "f3fae3806bc17a34",
+    "socketio.pubsub_manager:PubSubManager._handle_enter_room": "04c23329aced0f9b",
+    "socketio.pubsub_manager:PubSubManager._handle_leave_room": "802dd2b2636b24c0",
+    "socketio.pubsub_manager:PubSubManager._handle_close_room": "a1996a37ebdf8326",
 }
-
-LISTEN_RETRY_MAX = 2.0
 
 
 class JsonPacket(packet.Packet):
@@ -273,42 +278,78 @@ class RoomsBySession:
 class PlaywireManager(AcceptedParticipants, RoomsBySession, CountingManager):
     """The manager of a single node."""
 
+    #: Whether :meth:`emit_if_received` knows if anyone received an emit (a cluster node).
+    counts_receivers = False
+
+    def subscribe_user(self, namespace: str, user_id: int) -> None:
+        """A single node has no channels to subscribe to."""
+
+    def unsubscribe_user(self, namespace: str, user_id: int) -> None:
+        """A single node has no channels to unsubscribe from."""
+
 
 class PlaywireRedisManager(
-    AcceptedParticipants, RoomsBySession, python_socketio.RedisManager, CountingManager
+    AcceptedParticipants, RoomsBySession, python_socketio.PubSubManager, CountingManager
 ):
-    """The message queue of a cluster: python-socketio's Redis manager, made to tell failures.
+    """The message queue of a cluster: python-socketio's pub/sub manager, routed by channel.
 
-    python-socketio's manager delivers an emit to this node's clients, then publishes it for
-    the other nodes, and when Redis is away it logs and carries on, so a handler cannot know
-    that its emit reached no other node. This manager publishes first and raises
-    :class:`~playwire.errors.ServiceUnavailable` when it cannot, before delivering anything:
-    the event is answered ``unavailable`` and reached no one. It publishes and listens on
-    separate connections, so a failed publish does not tear down the subscription, and the
-    listener retries every few seconds at most, not up to a minute.
+    python-socketio's Redis manager puts every emit of every node on one channel, which
+    every node reads and parses, and publishes with one blocking round trip per emit. This
+    one keeps python-socketio's message format and its handling of each message, but sends
+    each emit on the channel of its room (:func:`playwire.channels.channel_of`), to which a
+    node subscribes only while it holds a session in that room
+    (:class:`playwire.pubsub.Subscriber`), and pipelines the publishes of all greenlets
+    (:class:`playwire.pubsub.Publisher`). The handling of each message received is
+    PubSubManager's (``_handle_emit``, ``_handle_disconnect``, ...).
 
+    An emit is published first and delivered here only once Redis confirmed it; if it cannot
+    be published it raises :class:`~playwire.errors.ServiceUnavailable` and reached no one.
     Delivery stays at most once: what other nodes publish while this node's subscription is
     down is lost for this node's clients. CountingManager comes after PubSubManager in the
     MRO, so it counts what is delivered here, from this node's emits and the other nodes'.
     """
 
-    # Extends RedisManager.__init__ of python-socketio 5.18.1: a publishing connection of
-    # its own (upstream publishes and listens on one), and whether this node is subscribed.
+    counts_receivers = True
+
+    # Replaces RedisManager.__init__ of python-socketio 5.18.1 (this class derives from
+    # PubSubManager directly, extending its __init__): a pipelined publisher and a
+    # subscriber of held channels instead of one redis-py client on one channel.
     def __init__(
         self,
         url: str,
         channel: str = "flask-socketio",
         time_publish: Optional[Callable[[float], None]] = None,
+        linger: float = 5.0,
     ) -> None:
-        super().__init__(url, channel=channel)
-        self._publisher = connect(url, socket_timeout=5)
-        #: Whether this node is subscribed, i.e. receives what other nodes publish.
-        self.subscribed = False
+        super().__init__(channel=channel)
+        self.redis_url = url
+        self._prefix = self.host_id.encode()
+        self.publisher = Publisher(url)
+        self.subscriber = Subscriber(url, self._prefix, self._received)
+        self.subscriber.keep(CONTROL_CHANNEL)
         #: Called with ``perf_counter()`` of each publish's start, once it is done.
         self.time_publish = time_publish
+        #: Seconds a room's or namespace's channel stays subscribed after its last session.
+        self.linger = linger
+        #: Messages received from other nodes (playwire_queue_received_total).
+        self.received = 0
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether this node receives what other nodes publish (read by the presence keeper)."""
+        return self.subscriber.subscribed
+
+    # Replaces PubSubManager._thread of python-socketio 5.18.1, which reads one channel
+    # through _listen(): here the subscriber reads the held channels and hands each message
+    # from another node to _received.
+    def _thread(self) -> None:
+        self.subscriber.run()
+
+    # -- publishing ------------------------------------------------------------------------
 
     # Replaces PubSubManager.emit of python-socketio 5.18.1 (its message rebuilt, binary and
-    # callbacks left out): publish first, and deliver here only what was published.
+    # callbacks left out): publish on the rooms' channels first, deliver here only what was
+    # published.
     def emit(
         self,
         event,
@@ -332,61 +373,144 @@ class PlaywireRedisManager(
                 callback=callback,
                 **kwargs,
             )
-        message = {
+        message = self._message(event, data, namespace or "/", room, skip_sid)
+        payload = self._encode(message)
+        self._publish_on([(channel, payload) for channel in self._channels(message)])
+        self._handle_emit(message)
+        return None
+
+    def emit_if_received(
+        self, event: str, data: Any, namespace: str, rooms: list[str], skip_sid: Any = None
+    ) -> bool:
+        """Emit to ``rooms`` unless nobody holds the first one: then send nothing, return
+        False. Exact because a node subscribes to a user's channel before the session joins
+        presence and unsubscribes after it left; this node's own sessions count too."""
+        message = self._message(event, data, namespace, rooms, skip_sid)
+        payload = self._encode(message)
+        channels = self._channels(message)
+        if self.rooms.get(namespace, {}).get(rooms[0]):  # held here: no need to ask first
+            self._publish_on([(channel, payload) for channel in channels])
+        else:
+            if self._publish_on([(channels[0], payload)])[0] == 0:
+                return False
+            self._publish_on([(channel, payload) for channel in channels[1:]])
+        self._handle_emit(message)
+        return True
+
+    def _message(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any) -> dict:
+        return {
             "method": "emit",
             "event": event,
             "data": list(data) if isinstance(data, tuple) else [data],
             "binary": False,
-            "namespace": namespace or "/",
+            "namespace": namespace,
             "room": room,
             "skip_sid": skip_sid,
             "callback": None,
             "host_id": self.host_id,
         }
-        self._publish(message)
-        self._handle_emit(message)
-        return None
 
-    # Replaces RedisManager._publish of python-socketio 5.18.1, which logs a failure and
-    # carries on: here it raises, on a connection that is not the subscriber's.
-    def _publish(self, data: Any) -> Any:
+    def _encode(self, message: dict) -> bytes:
+        """What goes on the wire: the sending node's id, so it skips its own, then JSON."""
+        return self._prefix + jsonlib.dumps(message).encode()
+
+    def _channels(self, message: dict) -> list[bytes]:
+        """The channels of an emit's rooms, each once, in the order of its rooms."""
+        rooms = message["room"]
+        namespace = message["namespace"]
+        if not isinstance(rooms, list):
+            return [channel_of(namespace, rooms).encode()]
+        return list(dict.fromkeys(channel_of(namespace, room).encode() for room in rooms))
+
+    def _publish_on(self, messages: list[tuple[bytes, bytes]]) -> list[int]:
+        if not messages:
+            return []
         started = perf_counter()
         try:
-            return self._publisher.publish(self.channel, self.json.dumps(data))
-        except RedisError as exc:
-            raise ServiceUnavailable(
-                "the message queue (Redis) cannot be reached; try again"
-            ) from exc
+            return self.publisher.publish(messages)
         finally:
             if self.time_publish is not None:
                 self.time_publish(started)
 
-    # Replaces RedisManager._redis_listen_with_retries of python-socketio 5.18.1: a fresh
-    # client per attempt, retried within 2 s (upstream: up to 60), and `subscribed` kept.
-    def _redis_listen_with_retries(self):
-        delay = 0.25
-        while True:
-            # Bytes, as python-socketio's _listen() compares channel names as bytes. No retry
-            # inside redis-py: its reconnect-and-resubscribe can end up subscribed to nothing
-            # (seen when Redis restarts), so every failure comes here for a fresh start.
-            client = connect(
-                self.redis_url,
-                socket_keepalive=True,
-                decode_responses=False,
-                retry=Retry(NoBackoff(), 0),
-            )
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+    # Replaces PubSubManager._publish (RedisManager._publish) of python-socketio 5.18.1,
+    # which logs a failure and carries on: python-socketio's requests between nodes
+    # (disconnect, rooms of another node's session, acknowledgements) go on the control
+    # channel, and a failure raises.
+    def _publish(self, data: Any) -> Any:
+        return self._publish_on([(CONTROL_CHANNEL.encode(), self._encode(data))])[0]
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def _received(self, channel: bytes, data: bytes) -> None:
+        """A message another node published on a channel this node holds; dispatched as
+        python-socketio's _thread does."""
+        self.received += 1
+        message = jsonlib.loads(data[len(self._prefix) :])
+        method = message.get("method")
+        if method == "emit":
+            self._deliver(channel, message)
+        elif method == "callback":
+            self._handle_callback(message)
+        elif method == "disconnect":
+            self._handle_disconnect(message)
+        elif method == "enter_room":
+            self._handle_enter_room(message)
+        elif method == "leave_room":
+            self._handle_leave_room(message)
+        elif method == "close_room":
+            self._handle_close_room(message)
+
+    def _deliver(self, channel: bytes, message: dict) -> None:
+        """Deliver an emit to the rooms that travel on ``channel``. An emit to several rooms
+        arrives once per channel: a session in several of them gets it from the channel of
+        the first, as python-socketio delivers an emit to a list of rooms once per session."""
+        rooms = message["room"]
+        if isinstance(rooms, list) and len(rooms) > 1:
+            namespace = message["namespace"]
+            here = [room for room in rooms if channel_of(namespace, room).encode() == channel]
+            if not here:
+                return
+            skip = message["skip_sid"]
+            skip = [] if skip is None else list(skip) if isinstance(skip, list) else [skip]
+            members = self.rooms.get(namespace, {})
+            for earlier in rooms[: rooms.index(here[0])]:
+                skip.extend(members.get(earlier, ()))
+            message = {**message, "room": here, "skip_sid": skip}
+        self._handle_emit(message)
+
+    # -- holding channels ------------------------------------------------------------------
+
+    def subscribe_user(self, namespace: str, user_id: int) -> None:
+        """Hold the user's channel for one of its sessions; return once Redis confirmed the
+        subscription (call it before the session joins presence)."""
+        self.subscriber.hold(channel_of(namespace, user_room(user_id)))
+
+    def unsubscribe_user(self, namespace: str, user_id: int) -> None:
+        """Let go of one session's hold; the last one unsubscribes at once (after the session
+        left presence), so that a publish counting no receiver means the user is offline."""
+        self.subscriber.release(channel_of(namespace, user_room(user_id)))
+
+    # Extends BaseManager.basic_enter_room of python-socketio 5.18.1: a session entering its
+    # namespace (room None) or a room holds its channel, subscribed before this returns.
+    def basic_enter_room(self, sid, namespace, room, eio_sid=None):
+        entering = room not in self._rooms_of().get((namespace, sid), ())
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if entering and _lingers(room):
             try:
-                pubsub.subscribe(self.channel)
-                self.pubsub = pubsub
-                self.subscribed = True
-                log.info("subscribed to the message queue")
-                delay = 0.25
-                yield from pubsub.listen()
-            except RedisError as exc:
-                self.subscribed = False  # at once: the presence keeper reads it meanwhile
-                pubsub.close()
-                client.close()
-                log.warning("message queue unreachable (%s); retrying in %.2fs", exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, LISTEN_RETRY_MAX)
+                self.subscriber.hold(channel_of(namespace, room))
+            except ServiceUnavailable:
+                log.warning("cannot subscribe to %s now; will after reconnecting", room)
+
+    # Extends BaseManager.basic_leave_room of python-socketio 5.18.1: lets go of the hold,
+    # unsubscribed ``linger`` seconds after the last one, so that a reconnect does not churn.
+    def basic_leave_room(self, sid, namespace, room):
+        leaving = room in self._rooms_of().get((namespace, sid), ())
+        super().basic_leave_room(sid, namespace, room)
+        if leaving and _lingers(room):
+            self.subscriber.release(channel_of(namespace, room), self.linger)
+
+
+def _lingers(room: Any) -> bool:
+    """Rooms whose channel a node holds through python-socketio's rooms, with a delay before
+    unsubscribing (a user's channel is held explicitly: it decides ``target_offline``)."""
+    return room is None or (isinstance(room, str) and room.startswith(room_channel("")))
