@@ -40,3 +40,23 @@ def channel_of(namespace: str, room: Any = None) -> str:
 def is_user_room(room: Any) -> bool:
     """Whether ``room`` is a user's room, whose channel decides ``target_offline``."""
     return isinstance(room, str) and room.startswith(ROUTED_PREFIXES[0])
+
+
+#: The kinds of channel, as counted in ``playwire_queue_received_total{channel}``.
+KINDS = ("user", "room", "namespace", "cluster")
+
+
+def kind_of(channel: bytes) -> str:
+    """Which kind of channel ``channel`` (as Redis sends it) is."""
+    if channel == CONTROL_BYTES:
+        return "cluster"
+    if USER_MARK in channel:
+        return "user"
+    if ROOM_MARK in channel:
+        return "room"
+    return "namespace"
+
+
+CONTROL_BYTES = CONTROL_CHANNEL.encode()
+USER_MARK = f":{ROUTED_PREFIXES[0]}".encode()
+ROOM_MARK = f":{ROUTED_PREFIXES[1]}".encode()

@@ -115,8 +115,8 @@ class Metrics:
         self.queue_publish_seconds = LatencyHistogram(PUBLISH_BUCKETS)
         self.presence: Any = None
         self._rooms: dict[str, Callable[[], int]] = {}
-        #: On a cluster node: how many messages it received from other nodes so far.
-        self.queue_received: Optional[Callable[[], int]] = None
+        #: On a cluster node: the messages it received from other nodes, by kind of channel.
+        self.queue_received: Optional[Callable[[], dict[str, int]]] = None
         if enabled:
             self.registry.register(PlaywireCollector(self))
 
@@ -140,7 +140,7 @@ class Metrics:
         count = self._rooms.get(namespace)
         return count() if count is not None else 0
 
-    def feed_queue(self, received: Callable[[], int]) -> None:
+    def feed_queue(self, received: Callable[[], dict[str, int]]) -> None:
         """Have ``playwire_queue_received_total`` read ``received()`` at scrape time."""
         self.queue_received = received
 
@@ -235,11 +235,14 @@ class PlaywireCollector:
             disconnects.add_metric([reason], count)
         yield from (received, errors, deliveries, disconnects)
         if self.metrics.queue_received is not None:
-            yield CounterMetricFamily(
+            queue = CounterMetricFamily(
                 "playwire_queue_received",
-                "Cluster: messages this node received from other nodes through Redis.",
-                value=self.metrics.queue_received(),
+                "Cluster: messages this node received from other nodes, by kind of channel.",
+                labels=["channel"],
             )
+            for kind, count in list(self.metrics.queue_received().items()):
+                queue.add_metric([kind], count)
+            yield queue
 
     @staticmethod
     def _histogram(

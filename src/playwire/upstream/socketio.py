@@ -32,7 +32,7 @@ from engineio import packet as eio_packet
 from socketio import packet
 
 from playwire import jsonlib
-from playwire.channels import CONTROL_CHANNEL, channel_of
+from playwire.channels import CONTROL_CHANNEL, KINDS, channel_of, kind_of
 from playwire.errors import ServiceUnavailable
 from playwire.forwarding import latest_tag, room_channel, user_room
 from playwire.keep_latest import Tagged
@@ -331,8 +331,9 @@ class PlaywireRedisManager(
         self.time_publish = time_publish
         #: Seconds a room's or namespace's channel stays subscribed after its last session.
         self.linger = linger
-        #: Messages received from other nodes (playwire_queue_received_total).
-        self.received = 0
+        #: Messages received from other nodes, by kind of channel
+        #: (playwire_queue_received_total).
+        self.received = dict.fromkeys(KINDS, 0)
 
     @property
     def subscribed(self) -> bool:
@@ -444,7 +445,7 @@ class PlaywireRedisManager(
     def _received(self, channel: bytes, data: bytes) -> None:
         """A message another node published on a channel this node holds; dispatched as
         python-socketio's _thread does."""
-        self.received += 1
+        self.received[kind_of(channel)] += 1
         message = jsonlib.loads(data[len(self._prefix) :])
         method = message.get("method")
         if method == "emit":
