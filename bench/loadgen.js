@@ -11,6 +11,8 @@
  *   "transport": "websocket" | "polling",      // Socket.IO only
  *   "users":     [{"id": 1, "auth": {...}}],   // handshake auth per user, e.g. {"token": T}
  *   "serverPid": 1234,                         // for RSS and CPU readings of the server
+ *   "foreignPid": 1235,                        // throughput: another node's CPU, same window
+ *   "idle": {"url": ..., "user": {...}},        // throughput: one idle session there first
  *   "clockTicks": 100,                         // SC_CLK_TCK, to read /proc/PID/stat
  *   "timeoutMs": 600000,                       // hard stop, whatever happens
  *   "params":    {...}                         // per scenario, see the DEFAULTS below
@@ -314,6 +316,9 @@ function pairUp(sessions) {
  * each `forwarded` back to its sender. The figure is deliveries per second after a warm-up.
  */
 async function scenarioThroughput(config, p) {
+  // The cluster scenario: one idle session on another node (config.idle = {url, user}), whose
+  // CPU (config.foreignPid) is measured in the same window as the serving node's.
+  const idle = config.idle ? await openSession({ ...config, url: config.idle.url }, "/forward", config.idle.user) : null;
   const sessions = await openSessions(config, "/forward", requireUsers(config, 2 * p.pairs));
   const counter = { errors: 0 };
   countErrors(sessions, counter);
@@ -333,13 +338,18 @@ async function scenarioThroughput(config, p) {
   await sleep(p.warmupMs);
   measuring = true;
   const window = cpuWindow(config);
+  const foreignStart = cpuSeconds(config.foreignPid, config.clockTicks);
   await sleep(p.durationMs);
   measuring = false;
   const cpu = window.end();
+  const foreignEnd = cpuSeconds(config.foreignPid, config.clockTicks);
   stopping = true;
   await sleep(200);
   closeAll(sessions);
+  if (idle) idle.close();
+  const foreign = foreignStart === null || foreignEnd === null ? null : foreignEnd - foreignStart;
   return {
+    ...(config.foreignPid ? { foreign_cpu_s: foreign, server_cpu_s: cpu.server_cpu_s } : {}),
     pairs: p.pairs,
     window: p.window,
     delivered,

@@ -37,6 +37,9 @@ class Scenario:
     repeated: bool = True  # False: run once, whatever --runs says (the soak)
     timeout_s: Callable[[dict], float] = lambda params: 180.0
     minted: bool = False  # users with tokens minted by the runner, none registered
+    # Runs the scenario itself, servers included (the cluster scenario), instead of loadgen.js
+    # on one running server: (scenario, server spec, ctx, registry) -> result.
+    standalone: Callable[..., dict] | None = None
 
 
 def throughput_figures(transport: str) -> Callable[[dict], list[Figure]]:
@@ -126,6 +129,26 @@ def rooms_figures(result: dict) -> list[Figure]:
         ),
         Figure(f"{name}: load generator CPU (%)", result["loadgen_cpu_percent"], "info"),
     ]
+
+
+def cluster_figures(result: dict) -> list[Figure]:
+    name = f"cluster, forward throughput, {result['pairs']} pairs"
+    return [
+        Figure(f"{name}: single node (msgs/s)", result["single_msgs_per_s"], "higher"),
+        Figure(f"{name}: cluster node (msgs/s)", result["cluster_msgs_per_s"], "higher"),
+        Figure(f"{name}: cluster node / single node (x)", result["cluster_to_single"], "higher"),
+        Figure(
+            f"{name}: CPU of the node holding none of the users (% of the serving node's)",
+            result["foreign_cpu_percent"],
+            "lower",
+        ),
+    ]
+
+
+def run_cluster(*args) -> dict:
+    from playwire_bench.cluster import run_cluster as run  # it imports this module
+
+    return run(*args)
 
 
 def connect_scenario(users: int, smoke_users: int) -> Scenario:
@@ -222,6 +245,17 @@ SCENARIOS = {
             repeated=False,
             timeout_s=lambda params: params["durationMs"] / 1000 + 180,
         ),
+        Scenario(
+            name="cluster",
+            loadgen_scenario="throughput",
+            full_params=THROUGHPUT_FULL,
+            smoke_params=THROUGHPUT_SMOKE,
+            users_needed=pairs_users,
+            figures=cluster_figures,
+            minted=True,
+            standalone=run_cluster,
+            timeout_s=lambda params: 240.0,
+        ),
         connect_scenario(1000, 10),
         connect_scenario(5000, 20),
         connect_scenario(10000, 30),
@@ -263,7 +297,11 @@ def users_for(scenario: Scenario, server: RunningServer, ctx: Context, params: d
 
 
 def run_loadgen(
-    scenario: Scenario, server: RunningServer, ctx: Context, registry: ProcessRegistry
+    scenario: Scenario,
+    server: RunningServer,
+    ctx: Context,
+    registry: ProcessRegistry,
+    extra: dict | None = None,
 ) -> dict:
     """Runs loadgen.js once and returns its JSON result line (``ok`` false on any failure)."""
     params = scenario_params(scenario, ctx)
@@ -278,6 +316,7 @@ def run_loadgen(
         "clockTicks": os.sysconf("SC_CLK_TCK"),
         "timeoutMs": int((timeout_s - 5) * 1000),
         "params": params,
+        **(extra or {}),
     }
     config_path = ctx.work_dir / "loadgen-config.json"
     config_path.write_text(json.dumps(config))

@@ -74,6 +74,7 @@ PLAYWIRE_SCENARIO_NAMES = ALL_SCENARIO_NAMES | {
     "connect-5000",
     "connect-10000",
     "rooms",
+    "cluster",
 }
 
 
