@@ -11,7 +11,7 @@ from playwire.devserver import src_first
 
 SCENARIOS = {
     *{"throughput", "throughput-polling", "latency", "fanout", "memory", "soak"},
-    *{"connect-1000", "connect-5000", "connect-10000", "rooms"},  # Playwire's only
+    *{"connect-1000", "connect-5000", "connect-10000", "rooms", "cluster"},  # Playwire's only
 }
 SERVERS = {"playwire", "node-socketio", "flask-socketio", "ws"}
 
