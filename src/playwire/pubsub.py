@@ -73,6 +73,33 @@ def parse(buf: bytes, pos: int) -> tuple[Any, int]:
     return line, pos  # + simple string
 
 
+MESSAGE = b"*3\r\n$7\r\nmessage\r\n$"
+
+
+def message_at(buf: bytes, pos: int, skip: bytes) -> tuple[Any, int]:
+    """The pub/sub message at ``buf[pos:]`` (``[b"message", channel, data]``), or None when
+    its data starts with ``skip``, and where it ends: a node's own messages come back to it
+    on every channel it holds, and are dropped here without being copied. Raises
+    :class:`Incomplete`."""
+    size_at = pos + len(MESSAGE)
+    size_end = buf.find(b"\r\n", size_at)
+    if size_end < 0:
+        raise Incomplete
+    channel_at = size_end + 2
+    channel_end = channel_at + int(buf[size_at:size_end])
+    size_at = channel_end + 3  # past "\r\n$"
+    size_end = buf.find(b"\r\n", size_at)
+    if size_end < 0:
+        raise Incomplete
+    data_at = size_end + 2
+    data_end = data_at + int(buf[size_at:size_end])
+    if len(buf) < data_end + 2:
+        raise Incomplete
+    if buf.startswith(skip, data_at):
+        return None, data_end + 2
+    return [b"message", buf[channel_at:channel_end], buf[data_at:data_end]], data_end + 2
+
+
 class Connection:
     """A socket to Redis, opened and authenticated by redis-py, read as RESP2 here."""
 
@@ -88,12 +115,18 @@ class Connection:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    def replies(self) -> Any:
-        """Every reply as it comes; blocks for more; raises OSError when the socket closes."""
+    def replies(self, skip: Optional[bytes] = None) -> Any:
+        """Every reply as it comes, but pub/sub messages whose data starts with ``skip``;
+        blocks for more; raises OSError when the socket closes."""
         while True:
             try:
                 while self._pos < len(self._buf):
-                    item, self._pos = parse(self._buf, self._pos)
+                    if skip is not None and self._buf.startswith(MESSAGE, self._pos):
+                        item, self._pos = message_at(self._buf, self._pos, skip)
+                        if item is None:
+                            continue
+                    else:
+                        item, self._pos = parse(self._buf, self._pos)
                     yield item
             except Incomplete:
                 pass
@@ -331,17 +364,15 @@ class Subscriber:
                 connection.send(command(SUBSCRIBE, *keys))
         else:
             self._now_subscribed()
-        return connection.replies()
+        return connection.replies(skip=self.skip_prefix)
 
     def _dispatch(self, reply: Any) -> None:
         kind = reply[0]
-        if kind == b"message":
-            data = reply[2]
-            if not data.startswith(self.skip_prefix):
-                try:
-                    self.on_message(reply[1], data)
-                except Exception:
-                    log.exception("a message from the queue could not be handled")
+        if kind == b"message":  # from another node: the connection dropped this node's own
+            try:
+                self.on_message(reply[1], reply[2])
+            except Exception:
+                log.exception("a message from the queue could not be handled")
         elif kind in (b"subscribe", b"unsubscribe"):
             self._confirmed(reply[1])
 
