@@ -260,16 +260,27 @@ class Subscriber:
         key = channel.encode()
         self._holds[key] = self._holds.get(key, 0) + 1
 
-    def hold(self, channel: str) -> None:
+    def hold(self, channel: str, wait: bool = True) -> None:
         """Take a hold on ``channel``; return once it is subscribed. Raises
         :class:`ServiceUnavailable` if Redis cannot confirm it; the hold stays, to be
-        released (and subscribed after a reconnect meanwhile)."""
+        released (and subscribed after a reconnect meanwhile). ``wait`` False: return at
+        once, without yielding to other greenlets; the subscription follows."""
         key = channel.encode()
         self._holds[key] = self._holds.get(key, 0) + 1
         timer = self._lingering.pop(key, None)
         if timer is not None:
             timer.kill(block=False)
-        if key in self._active:
+        if wait:
+            self._ensure(key)
+        elif key not in self._active or self._inflight.get(key):
+            gevent.spawn(self._ensure_quietly, key)
+
+    def confirm(self, channel: str) -> None:
+        """Return once ``channel``, already held, is subscribed (ServiceUnavailable if not)."""
+        self._ensure(channel.encode())
+
+    def _ensure(self, key: bytes) -> None:
+        if key in self._active:  # the last command sent for it was a SUBSCRIBE
             pending = self._inflight.get(key)
             if not pending:
                 return
@@ -277,6 +288,14 @@ class Subscriber:
         else:
             waiter = self._send(SUBSCRIBE, key)
         self._wait(waiter)
+
+    def _ensure_quietly(self, key: bytes) -> None:
+        if key not in self._holds:
+            return
+        try:
+            self._ensure(key)
+        except ServiceUnavailable:
+            log.warning("cannot subscribe to %s now; will after reconnecting", key.decode())
 
     def release(self, channel: str, delay: float = 0.0) -> None:
         """Let go of a hold; the last one unsubscribes after ``delay`` seconds, or at once

@@ -482,23 +482,27 @@ class PlaywireRedisManager(
     # -- holding channels ------------------------------------------------------------------
 
     def subscribe_user(self, namespace: str, user_id: int) -> None:
-        """Hold the user's channel for one of its sessions; return once Redis confirmed the
-        subscription (call it before the session joins presence)."""
-        self.subscriber.hold(channel_of(namespace, user_room(user_id)))
+        """Hold the user's channel for one of its sessions; return once Redis confirmed it,
+        and the namespace's channel (call it before the session joins presence)."""
+        self.subscriber.hold(channel_of(namespace, user_room(user_id)))  # first: released
+        self.subscriber.confirm(channel_of(namespace))
 
     def unsubscribe_user(self, namespace: str, user_id: int) -> None:
         """Let go of one session's hold; the last one unsubscribes at once (after the session
         left presence), so that a publish counting no receiver means the user is offline."""
         self.subscriber.release(channel_of(namespace, user_room(user_id)))
 
-    # Extends BaseManager.basic_enter_room of python-socketio 5.18.1: a session entering its
-    # namespace (room None) or a room holds its channel, subscribed before this returns.
+    # Extends BaseManager.basic_enter_room of python-socketio 5.18.1: a session entering a
+    # room holds its channel, subscribed before this returns; entering its namespace (room
+    # None, within BaseManager.connect, before the session counts as connecting), without
+    # yielding, which would let a broadcast reach it ahead of its CONNECT (subscribe_user
+    # waits for that subscription).
     def basic_enter_room(self, sid, namespace, room, eio_sid=None):
         entering = room not in self._rooms_of().get((namespace, sid), ())
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         if entering and _lingers(room):
             try:
-                self.subscriber.hold(channel_of(namespace, room))
+                self.subscriber.hold(channel_of(namespace, room), wait=room is not None)
             except ServiceUnavailable:
                 log.warning("cannot subscribe to %s now; will after reconnecting", room)
 
