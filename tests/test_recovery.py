@@ -172,6 +172,25 @@ def test_past_the_event_cap_the_session_ends_and_nothing_is_replayed(start_serve
     bob_client.expect_event("presence")
 
 
+def test_the_replay_keeps_only_the_latest_of_each_keep_latest_key(start_server, pair):
+    server = start_server()
+    p = pair(server)
+    bob, watcher, bob_client = p.bob, p.watcher, p.bob_client
+
+    sent = drop_until_held(p)
+    for x in range(5):
+        move = {"target": bob["id"], "latest": "position", "x": x}
+        assert watcher.call("forward", move) == {"ok": True, "held": 1}
+    assert watcher.call("forward", {"target": bob["id"], "n": "plain"})["held"] == 1
+    bob_client.send("connect")
+    events, connect_line = replayed(bob_client)
+
+    assert connect_line["recovered"] is True
+    replay = [line["data"] for line in events]
+    assert [m["n"] for m in replay if "n" in m] == [*range(len(sent)), "plain"]
+    assert [m["x"] for m in replay if "x" in m] == [4]  # the others were never written
+
+
 def test_a_clean_disconnect_leaves_at_once(start_server, pair):
     server = start_server()  # a window of 30 s: leaving sooner means it was not held
     p = pair(server)
