@@ -16,7 +16,8 @@
  * The process ends when its stdin does.
  * Printed, one JSON object a line: {"type": "connect", "id", "recovered"},
  * {"type": "event", "event", "data", "offset"}, {"type": "disconnect", "reason"},
- * {"type": "connect_error", "message"}, {"type": "ack", ...}.
+ * {"type": "connect_error", "message"}, {"type": "ack", ...}; with "reportPings" in the
+ * options, {"type": "ping"} as each Engine.IO ping arrives (its pong follows).
  */
 "use strict";
 
@@ -60,6 +61,7 @@ const counts = {};
 
 socket.on("connect", () => print({ type: "connect", id: socket.id, recovered: socket.recovered }));
 socket.on("disconnect", (reason) => print({ type: "disconnect", reason }));
+if (options.reportPings) socket.io.on("ping", () => print({ type: "ping" }));
 socket.on("connect_error", (error) => print({ type: "connect_error", message: error.message }));
 socket.onAny((event, data, offset) => {
   print({ type: "event", event, data, offset: typeof offset === "string" ? offset : null });

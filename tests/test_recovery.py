@@ -43,14 +43,16 @@ def pair(transport, connect) -> Iterator[Callable[..., Pair]]:
     """Connect Alice, then Bob, once Alice heard of him; Bob's client ends after the test."""
     clients: list[NodeClient] = []
 
-    def open_pair(server, namespace: str = "/forward", reconnection: bool = False) -> Pair:
+    def open_pair(
+        server, namespace: str = "/forward", reconnection: bool = False, pings: bool = False
+    ) -> Pair:
         alice, bob = server.register(), server.register()
         watcher = connect(server, namespace, alice["token"])
         watcher.expect("presence")
         if namespace == "/chat":
             watcher.expect("history")
         auth = {"token": bob["token"]}
-        bob_client = NodeClient(server.url, namespace, auth, transport, reconnection)
+        bob_client = NodeClient(server.url, namespace, auth, transport, reconnection, pings)
         clients.append(bob_client)
         first = connected(bob_client)
         assert watcher.expect("user_joined")["id"] == bob["id"]
@@ -170,6 +172,26 @@ def test_past_the_event_cap_the_session_ends_and_nothing_is_replayed(start_serve
 
     assert events == [] and connect_line["recovered"] is False
     bob_client.expect_event("presence")
+
+
+def test_what_a_pong_confirmed_is_let_go_and_recovery_still_works(start_server, pair):
+    # Each pong lets the server drop what the client has read (but the last of it), so
+    # recovery depends on that being right: three rounds of events and pings, then a drop.
+    server = start_server("--ping-interval", "0.5", "--ping-timeout", "5")
+    p = pair(server, pings=True)
+    bob, watcher, bob_client = p.bob, p.watcher, p.bob_client
+    for round_ in range(3):
+        assert watcher.call("forward", {"target": bob["id"], "n": round_}) == {"ok": True}
+        assert bob_client.expect_event("forwarded")["n"] == round_
+        # The server sends a ping an interval after the last pong came back: after the
+        # second, the first one's pong (which followed the forward) has been handled.
+        bob_client.expect_new_pings(2)
+    sent = drop_until_held(p)
+    bob_client.send("connect")
+    events, connect_line = replayed(bob_client)
+
+    assert connect_line["recovered"] is True
+    assert [line["data"]["n"] for line in events] == list(range(len(sent)))
 
 
 def test_the_replay_keeps_only_the_latest_of_each_keep_latest_key(start_server, pair):

@@ -60,3 +60,14 @@ def test_offsets_are_unique_strings_per_process():
 def test_what_a_connect_auth_asks_for(auth, wants, request_):
     assert wants_recovery(auth) is wants
     assert recovery_request(auth) == request_
+
+
+def test_a_pong_drops_what_was_sent_before_its_ping_but_the_last_of_it():
+    log = filled(10, 4)
+    log.ping_sent()
+    log.add(("o4", "p4"))
+    log.pong_received()
+    assert [offset for offset, _ in log.entries] == ["o3", "o4"]
+    assert log.since("o3") == ["p4"] and log.since("o4") == []
+    log.pong_received()  # no ping outstanding: nothing changes
+    assert len(log.entries) == 2

@@ -59,7 +59,17 @@ class SessionLog:
     rather than replaying part of what it missed.
     """
 
-    __slots__ = ("entries", "held", "held_events", "limit", "on_overflow", "pid", "timer")
+    __slots__ = (
+        "added",
+        "entries",
+        "held",
+        "held_events",
+        "limit",
+        "mark",
+        "on_overflow",
+        "pid",
+        "timer",
+    )
 
     def __init__(self, pid: str, limit: int) -> None:
         self.pid = pid
@@ -73,12 +83,16 @@ class SessionLog:
         self.timer: Any = None
         #: Called (once) when a held session is sent more than ``limit`` events.
         self.on_overflow: Optional[Callable[[], None]] = None
+        #: Entries ever added, and how many there were when the last ping was sent.
+        self.added = 0
+        self.mark: Optional[int] = None
 
     def add(self, entry: tuple[str, Any]) -> bool:
         """Keep ``(offset, packet)``, one tuple that every recipient of a broadcast shares (a
         session's log then costs one reference per event); return whether to send it now
         (False: the session is held)."""
         self.entries.append(entry)
+        self.added += 1
         if not self.held:
             return True
         self.held_events += 1
@@ -95,6 +109,20 @@ class SessionLog:
         if self.timer is not None:
             self.timer.close()
         self.held, self.timer, self.on_overflow = False, None, None
+
+    def ping_sent(self) -> None:
+        """A ping follows what was sent so far on the same ordered connection."""
+        self.mark = self.added
+
+    def pong_received(self) -> None:
+        """The client answered the ping, so it has read everything sent before it: keep
+        only the last of those (its offset is at least that one's) and what followed."""
+        if self.mark is None:
+            return
+        first = self.added - len(self.entries)  # the number of the oldest entry kept
+        for _ in range(self.mark - 1 - first):
+            self.entries.popleft()
+        self.mark = None
 
     @property
     def overflowed(self) -> bool:

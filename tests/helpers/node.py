@@ -34,9 +34,20 @@ class NodeClient:
     """One socket.io-client socket in a Node process; what it prints is queued here."""
 
     def __init__(
-        self, url: str, namespace: str, auth: dict, transport: str, reconnection: bool = True
+        self,
+        url: str,
+        namespace: str,
+        auth: dict,
+        transport: str,
+        reconnection: bool = True,
+        report_pings: bool = False,
     ) -> None:
-        options = {"auth": auth, "transports": [transport], "reconnection": reconnection}
+        options = {
+            "auth": auth,
+            "transports": [transport],
+            "reconnection": reconnection,
+            "reportPings": report_pings,
+        }
         self.process = subprocess.Popen(
             [node_binary(), str(SCRIPT), url, namespace, json.dumps(options)],
             cwd=REPO_ROOT,
@@ -45,12 +56,15 @@ class NodeClient:
             text=True,
         )
         self.lines: queue.Queue = queue.Queue()
+        #: The Engine.IO pings received (with ``report_pings``), apart from the lines.
+        self.pings: queue.Queue = queue.Queue()
         self._ids = itertools.count(1)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         for line in self.process.stdout:
-            self.lines.put(json.loads(line))
+            message = json.loads(line)
+            (self.pings if message["type"] == "ping" else self.lines).put(message)
 
     def send(self, cmd: str, **fields: Any) -> None:
         self.process.stdin.write(json.dumps({"cmd": cmd, **fields}) + "\n")
@@ -62,6 +76,16 @@ class NodeClient:
             return self.lines.get(timeout=timeout)
         except queue.Empty:
             raise AssertionError(f"the Node client printed nothing within {timeout}s") from None
+
+    def expect_new_pings(self, count: int, timeout: float = EVENT_TIMEOUT) -> None:
+        """Wait for ``count`` Engine.IO pings from now on (each one's pong follows it)."""
+        with self.pings.mutex:
+            self.pings.queue.clear()
+        for _ in range(count):
+            try:
+                self.pings.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no ping within {timeout}s") from None
 
     def expect(self, kind: str, timeout: float = EVENT_TIMEOUT) -> dict:
         line = self.next(timeout)

@@ -72,6 +72,7 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
         for namespace, handler in server.namespace_handlers.items():
             if hasattr(handler, "logs"):
                 manager.keep_logs(namespace, handler.logs)
+        server.eio.ping_listener = server.trim_logs
     if config.admin_password:
         admin.instrument(server, config.admin_password)
     if queue is not None:

@@ -202,6 +202,20 @@ class PlaywireServer(python_socketio.Server):
         if eio_sid in self.environ:
             del self.environ[eio_sid]
 
+    def trim_logs(self, eio_sid: str, answered: bool) -> None:
+        """A ping was sent on connection ``eio_sid`` (mark its sessions' logs), or its pong
+        came back (drop what the client has surely read): a connected session's log then
+        holds about one ping interval of events, not --recovery-max-events."""
+        for namespace, logs in self.manager._recovery_logs().items():
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace) if logs else None
+            session_log = logs.get(sid) if sid is not None else None
+            if session_log is None or session_log.held:
+                continue
+            if answered:
+                session_log.pong_received()
+            else:
+                session_log.ping_sent()
+
     def _hold(self, eio_sid: str, namespace: str, reason: Any) -> bool:
         handler = self._playwire_namespace(namespace)
         if handler is None or not handler.recovers or reason not in HOLDING_REASONS:
