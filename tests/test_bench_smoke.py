@@ -13,7 +13,7 @@ SCENARIOS = {
     *{"throughput", "throughput-polling", "latency", "fanout", "memory", "soak"},
     *{"connect-1000", "connect-5000", "connect-10000", "rooms"},  # Playwire's only
 }
-SERVERS = {"playwire", "node-socketio", "flask-socketio", "ws"}
+SERVERS = {"playwire", "playwire-no-recovery", "node-socketio", "flask-socketio", "ws"}
 
 
 def test_bench_smoke_run(tmp_path):

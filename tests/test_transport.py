@@ -33,7 +33,9 @@ def test_pings_keep_an_idle_websocket_open(start_server):
 
 
 def test_a_client_that_stops_answering_pings_is_closed_and_announced(start_server, connect):
-    server = start_server("--ping-interval", "1", "--ping-timeout", "1")
+    # Held for recovery after the ping timeout (docs/protocol.md, "Reconnecting without
+    # losing a message"), then announced once the window has passed.
+    server = start_server("--ping-interval", "1", "--ping-timeout", "1", "--recovery-window", "1")
     watcher_account, silent_account = server.register(), server.register()
     watcher = connect(server, "/forward", watcher_account["token"])
     watcher.expect("presence")

@@ -116,7 +116,9 @@ def raise_open_file_limit() -> None:
 def check_tools(ctx: Context, servers: list[ServerSpec]) -> None:
     if not (BENCH_DIR / "node_modules" / "socket.io-client").is_dir():
         raise SystemExit(f"run `npm ci` in {BENCH_DIR} first")
-    uses_python = any(spec.name in ("playwire", "flask-socketio") for spec in servers)
+    uses_python = any(
+        spec.name in ("playwire", "playwire-no-recovery", "flask-socketio") for spec in servers
+    )
     if uses_python and shutil.which(ctx.python) is None:
         raise SystemExit(f"Python interpreter not found: {ctx.python} (use --python)")
 

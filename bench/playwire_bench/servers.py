@@ -77,10 +77,10 @@ PLAYWIRE_SCENARIO_NAMES = ALL_SCENARIO_NAMES | {
 }
 
 
-def playwire_command(ctx: Context, port: int) -> list[str]:
+def playwire_command(ctx: Context, port: int, *extra: str) -> list[str]:
     instance_dir = ctx.work_dir / "playwire-instance"
     flags = [*known_flags(ctx.playwire_src, PLAYWIRE_RATE_FLAGS), "--secret-key", BENCH_SECRET_KEY]
-    return devserver.serve_command(port, instance_dir, *flags, python=ctx.python, host=HOST)
+    return devserver.serve_command(port, instance_dir, *flags, *extra, python=ctx.python, host=HOST)
 
 
 def known_flags(playwire_src: Path, flags: list[str]) -> list[str]:
@@ -93,6 +93,10 @@ def known_flags(playwire_src: Path, flags: list[str]) -> list[str]:
         if f"{name[2:].replace('-', '_')}:" in config:
             kept += [name, value]
     return kept
+
+
+#: Playwire with connection state recovery off, to measure what recovery (on by default) costs.
+NO_RECOVERY = ("--recovery-window", "0")
 
 
 def playwire_env(ctx: Context) -> dict[str, str]:
@@ -113,6 +117,15 @@ SERVERS = {
             protocol="socketio",
             supports=PLAYWIRE_SCENARIO_NAMES,
             note="playwire runs with " + " ".join(PLAYWIRE_RATE_FLAGS),
+        ),
+        ServerSpec(
+            name="playwire-no-recovery",
+            command=lambda ctx, port: playwire_command(ctx, port, *NO_RECOVERY),
+            env=playwire_env,
+            auth="token",
+            protocol="socketio",
+            supports=PLAYWIRE_SCENARIO_NAMES,
+            note="playwire-no-recovery runs with " + " ".join(NO_RECOVERY),
         ),
         ServerSpec(
             name="node-socketio",

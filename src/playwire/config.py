@@ -154,6 +154,14 @@ class Config:
     max_outbox: int = _setting(
         1_048_576, int, "Bytes waiting for one session beyond which it is disconnected."
     )
+    recovery_window: float = _setting(
+        30.0,
+        float,
+        "Seconds a dropped session is held for the client to recover it (state recovery); 0: off.",
+    )
+    recovery_max_events: int = _setting(
+        1000, int, "Events kept for one session to replay; a held session past it is ended."
+    )
 
     @property
     def instance_path(self) -> Path:
@@ -201,6 +209,8 @@ class Config:
             "trusted_proxies": _networks(self.trusted_proxies) is not None,
             "cookie_secure": self.cookie_secure in ("auto", "on", "off"),
             "max_outbox": self.max_outbox >= self.payload_limit,
+            "recovery_window": self.recovery_window >= 0,
+            "recovery_max_events": self.recovery_max_events >= 1,
         }
         for name, ok in checks.items():
             if not ok:

@@ -54,8 +54,11 @@ def check_latest(payload: dict) -> None:
 def latest_tag(namespace: Optional[str], data: Any) -> Optional[tuple]:
     """The keep-latest tag of an outgoing event: ``(namespace, sender, key)`` for a
     ``forwarded`` message with ``latest``, else None. A recipient's unsent message with the
-    same tag is replaced by the newer one (docs/protocol.md, *Keep-latest*)."""
-    if not isinstance(data, list) or len(data) != 2 or data[0] != "forwarded":
+    same tag is replaced by the newer one (docs/protocol.md, *Keep-latest*). A recovery
+    offset may follow the message (:mod:`playwire.recovery`)."""
+    if not isinstance(data, list) or data[:1] != ["forwarded"]:
+        return None
+    if len(data) != 2 and not (len(data) == 3 and isinstance(data[2], str)):
         return None
     message = data[1]
     if not isinstance(message, dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from helpers.browser import expect_board, expect_game_over, online_entry, play, start_game
@@ -109,3 +111,68 @@ def test_reloading_the_only_tab_mid_game_restores_the_game(make_player):
     expect_board(bob_tab, board_after([4, 0, 8]))
     play(bob_tab, 2)
     expect_board(alice_tab, board_after([4, 0, 8, 2]))
+
+
+class NetworkCut:
+    """Cuts a player's connections to the server at the network, as a tunnel would: while
+    cut, every Socket.IO request fails and every WebSocket is closed on both sides, so the
+    page keeps trying to reconnect until :meth:`restore`."""
+
+    def __init__(self, player) -> None:
+        self.cutting = False
+        self.sockets: list = []
+        pattern = re.compile(r"/socket\.io/")
+        player.context.route(pattern, self._route_request)
+        player.context.route_web_socket(pattern, self._route_web_socket)
+
+    def _route_request(self, route) -> None:
+        if self.cutting:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    def _route_web_socket(self, page_side) -> None:
+        if self.cutting:
+            page_side.close(code=4000, reason="network cut")
+            return
+        self.sockets.append((page_side, page_side.connect_to_server()))
+
+    def cut(self) -> None:
+        self.cutting = True
+        sockets, self.sockets = self.sockets, []
+        for page_side, server_side in sockets:
+            page_side.close(code=4000, reason="network cut")
+            server_side.close(code=4000, reason="network cut")
+
+    def restore(self) -> None:
+        self.cutting = False
+
+
+def test_a_network_drop_mid_game_resumes_the_game_without_a_lost_move(make_player):
+    """Connection state recovery (docs/protocol.md, "Reconnecting without losing a
+    message"): the move made while Alice was cut off is replayed to her session, which
+    nobody saw leave. On long-polling the server learns of the cut only when she is back
+    (her session moves to her new connection)."""
+    alice, bob = make_player("alice"), make_player("bob")
+    network = NetworkCut(alice)
+    alice_tab = alice.register()
+    bob_tab = bob.register()
+    start_game(alice_tab, bob_tab, alice, bob)
+    play(alice_tab, WINNING_GAME[0])
+    expect_board(bob_tab, board_after(WINNING_GAME[:1]))
+
+    network.cut()
+    # WebSocket: Alice is gone at once, and the move is kept for her. Long-polling: the
+    # poll already under way still brings the move, and the next one fails.
+    play(bob_tab, WINNING_GAME[1])
+    expect_board(bob_tab, board_after(WINNING_GAME[:2]))
+    expect(alice_tab.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+    network.restore()
+    expect_board(alice_tab, board_after(WINNING_GAME[:2]))
+    expect(alice_tab.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(alice_tab.locator("#connection")).to_have_attribute("data-resumed", "true")
+    for number in range(3, len(WINNING_GAME) + 1):
+        play(alice_tab if number % 2 else bob_tab, WINNING_GAME[number - 1])
+        expect_board(bob_tab if number % 2 else alice_tab, board_after(WINNING_GAME[:number]))
+    expect_game_over(alice_tab, f"You won against {bob.username}!")
+    expect_game_over(bob_tab, f"{alice.username} won.")

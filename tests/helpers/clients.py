@@ -64,6 +64,8 @@ class EventClient:
         self.sio = socketio.Client(reconnection=False, http_session=self.http)
         self.sio.on("*", self._on_event, namespace=namespace)
         self.disconnect_reason: Optional[str] = None
+        #: The offset of the last event received that carried one.
+        self.last_offset: Optional[str] = None
         self._disconnected = threading.Event()
         self.sio.on("disconnect", self._on_disconnect, namespace=namespace)
         self._handle_messages_in_order()
@@ -80,6 +82,11 @@ class EventClient:
         self.sio.eio._trigger_event = trigger_in_order
 
     def _on_event(self, event: str, *args: Any) -> None:
+        if len(args) == 2 and isinstance(args[0], dict) and isinstance(args[1], str):
+            # A recovery offset (docs/protocol.md, "Reconnecting without losing a message"):
+            # python-socketio hands it to the handler as one more argument.
+            self.last_offset = args[1]
+            args = args[:1]
         data = args[0] if len(args) == 1 else list(args)
         if is_news_of_a_stranger(event, data, self.users):
             return
@@ -96,12 +103,21 @@ class EventClient:
             raise AssertionError(f"still connected to {self.namespace} after {timeout}s")
         return self.disconnect_reason
 
-    def connect(self, auth: Any = None, headers: Optional[dict] = None) -> EventClient:
+    def connect(
+        self, auth: Any = None, headers: Optional[dict] = None, recovery: bool = False
+    ) -> EventClient:
         """Connect, or raise Refused with the server's reason.
+
+        python-socketio's client cannot recover a session (docs/protocol.md, "Reconnecting
+        without losing a message"), and its clean disconnect may close the transport before
+        its DISCONNECT packet is written: so unless ``recovery``, a dict (or no) ``auth``
+        says ``"recovery": false`` and the session leaves at once when it drops.
 
         The client's own wait is skipped: on a refusal it disconnects by waiting for the
         pending long-poll to end, a whole ping interval; aborting is enough for a test.
         """
+        if not recovery and (auth is None or isinstance(auth, dict)):
+            auth = {"recovery": False, **(auth or {})}
         outcome: queue.Queue = queue.Queue()
         self.sio.on("connect", lambda: outcome.put(None), namespace=self.namespace)
         self.sio.on("connect_error", outcome.put, namespace=self.namespace)

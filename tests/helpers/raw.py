@@ -92,6 +92,8 @@ class RawPolling:
 
 
 def events_in(packets: list[str], namespace: str) -> list[tuple[str, Any]]:
-    """The Socket.IO events among raw Engine.IO packets, as ``(name, data)``."""
+    """The Socket.IO events among raw Engine.IO packets, as ``(name, data)``: a recovery
+    offset after the data is left out."""
     prefix = f"42{namespace},"
-    return [tuple(json.loads(p[len(prefix) :])) for p in packets if p.startswith(prefix)]
+    events = [json.loads(p[len(prefix) :]) for p in packets if p.startswith(prefix)]
+    return [(name, args[0] if args else None) for name, *args in events]

@@ -68,6 +68,11 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
     # Handlers only read the cookie, at connect: no per-connection copy of the session.
     socketio.bind(app, server, manage_session=False)
     register_namespaces(services)
+    if config.recovery_window > 0:
+        for namespace, handler in server.namespace_handlers.items():
+            if hasattr(handler, "logs"):
+                manager.keep_logs(namespace, handler.logs)
+        server.eio.ping_listener = server.trim_logs
     if config.admin_password:
         admin.instrument(server, config.admin_password)
     if queue is not None:

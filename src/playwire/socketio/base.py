@@ -36,7 +36,9 @@ from playwire.forwarding import room_channel, user_room
 from playwire.identity import Member
 from playwire.presence import Census, Change
 from playwire.ratelimit import TokenBucket
+from playwire.recovery import recovery_request, wants_recovery
 from playwire.services import Services
+from playwire.socketio.recovery import SessionRecovery, new_pid
 from playwire.socketio.rooms import RoomEvents
 from playwire.tokens import TokenError
 from playwire.validation import event_payload
@@ -63,6 +65,11 @@ def announce(
     except ServiceUnavailable:
         who = data.get("id", "(every user)")
         log.warning("message queue unavailable; %s of user %s not sent", event, who)
+
+
+def held_ack(held: int) -> Optional[dict]:
+    """The ack's extra fields when an event reached held sessions: ``{"held": N}``."""
+    return {"held": held} if held else None
 
 
 @dataclass
@@ -92,6 +99,8 @@ class PendingSession:
     change: Optional[Change] = None
     members: list[Member] = field(default_factory=list)
     failure: Optional[ServiceUnavailable] = None
+    #: The private id its CONNECT packet carries, if it can be recovered.
+    pid: Optional[str] = None
 
 
 def client_events(namespace: PlaywireNamespace) -> dict[str, Callable[..., Any]]:
@@ -108,8 +117,8 @@ def client_events(namespace: PlaywireNamespace) -> dict[str, Callable[..., Any]]
     return events
 
 
-class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
-    """Authentication, presence, rooms, validation, limits and error replies."""
+class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
+    """Authentication, presence, rooms, recovery, validation, limits and error replies."""
 
     def __init__(self, namespace: str, services: Services) -> None:
         super().__init__(namespace)
@@ -123,6 +132,7 @@ class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
         services.metrics.feed_rooms(namespace, self.rooms_here)
         #: The count last sent in ``presence_count`` to this node's sessions, while limited.
         self.count_sent: Optional[int] = None
+        self._init_recovery()
 
     def rooms_here(self) -> int:
         """How many rooms this node's sessions are in (``playwire_rooms``)."""
@@ -141,20 +151,27 @@ class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
 
     # -- sending ------------------------------------------------------------------------
 
-    def emit_to(self, to: str | list[str], event: str, data: dict, skip_sid: Any = None) -> None:
-        """Send to one session id or room (or a list of them), never to everyone by mistake."""
+    def emit_to(self, to: str | list[str], event: str, data: dict, skip_sid: Any = None) -> int:
+        """Send to one session id or room (or a list of them), never to everyone by mistake;
+        return how many of this node's recipients were held sessions (kept for them)."""
         if not to:
             raise ValueError("emit_to needs a session id or room; use broadcast for everyone")
-        server = self.socketio.server
+        manager = self.socketio.server.manager
         # A session of this node is served without the message queue (which may be down).
-        local = isinstance(to, str) and server.manager.is_connected(to, self.namespace)
-        server.emit(
+        local = isinstance(to, str) and manager.is_connected(to, self.namespace)
+        manager.held_by_last_emit = 0
+        self.socketio.server.emit(
             event, data, to=to, skip_sid=skip_sid, namespace=self.namespace, ignore_queue=local
         )
+        return manager.held_by_last_emit
 
-    def broadcast(self, event: str, data: dict, skip_sid: Optional[str] = None) -> None:
-        """Send to every session in this namespace, on every node."""
+    def broadcast(self, event: str, data: dict, skip_sid: Optional[str] = None) -> int:
+        """Send to every session in this namespace, on every node; return how many of this
+        node's recipients were held sessions."""
+        manager = self.socketio.server.manager
+        manager.held_by_last_emit = 0
         self.socketio.server.emit(event, data, skip_sid=skip_sid, namespace=self.namespace)
+        return manager.held_by_last_emit
 
     # -- connection lifecycle (called by Flask-SocketIO and PlaywireServer) --------------
 
@@ -170,6 +187,8 @@ class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
         bucket = TokenBucket(self.config.rate_limit, self.config.rate_burst)
         sid = flask.request.sid
         pending = PendingSession(Session(sid=sid, member=member, bucket=bucket), failure=failure)
+        if self.recovers and wants_recovery(auth):
+            pending.pid = new_pid()
         self._pending[sid] = pending
         if failure is not None:
             return
@@ -194,6 +213,7 @@ class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
             self._refuse_after_connect(session, pending.failure)
             return
         self.sessions[sid] = session
+        self.keep_log(sid, pending.pid)
         self.socketio.server.enter_room(sid, user_room(session.user_id), namespace=self.namespace)
         census = pending.change.census
         self.emit_to(sid, "presence", self._presence(census, pending.members))
@@ -201,10 +221,38 @@ class PlaywireNamespace(RoomEvents, flask_socketio.Namespace):
         hook = self._run_safely("connect", self.after_connect, session)
         self._report_failure(sid, "connect", hook)
 
+    def pid_for_connect(self, sid: str) -> Optional[str]:
+        """The ``pid`` that the CONNECT packet of session ``sid`` carries, if any."""
+        pending = self._pending.get(sid)
+        return pending.pid if pending is not None else None
+
+    def recover(self, environ: dict, auth: dict) -> Optional[tuple[str, str, list]]:
+        """``(sid, pid, missed packets)`` of the held session that ``auth`` (with ``pid``,
+        ``offset`` and the token) asks for, now connected again; None to connect afresh.
+        A token that is no longer valid refuses the connection (ConnectionRefusedError)."""
+        request = recovery_request(auth)
+        if request is None or request[0] not in self.pids:
+            return None
+        with environ["flask.app"].request_context(environ):  # the token may be the cookie
+            member, failure = self._authenticate(auth)
+        if failure is not None:
+            return None  # a fresh connect tells the client that revocations are unavailable
+        pid, offset = request
+        taken = self.take_held(pid, offset, member.id)
+        if taken is None:
+            return None
+        sid, missed = taken
+        self.sessions[sid].member = member
+        return sid, pid, missed
+
     def on_disconnect(self, reason: Any = None) -> None:
         """Forget the session; it leaves its rooms, and the namespace, announced as such."""
-        sid = flask.request.sid
         self.services.metrics.disconnected(reason)
+        self.forget(flask.request.sid)
+
+    def forget(self, sid: str) -> None:
+        """The session is gone: it leaves its rooms, and the namespace, announced as such."""
+        self._drop_log(sid)
         pending = self._pending.pop(sid, None)
         session = self.sessions.pop(sid, None)
         if session is None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 from playwire.chat import message_text
 from playwire.rooms import names_a_room, room_of
-from playwire.socketio.base import PlaywireNamespace, Session
+from playwire.socketio.base import PlaywireNamespace, Session, held_ack
 
 
 class ChatNamespace(PlaywireNamespace):
@@ -27,7 +27,7 @@ class ChatNamespace(PlaywireNamespace):
         text = message_text(data, self.config.message_max_length)
         message = self.services.chat.post(session.member, text, room)
         if to is None:
-            self.broadcast("message", message)
+            held = self.broadcast("message", message)
         else:
-            self.emit_to(to, "message", message)
-        return {"id": message["id"], "timestamp": message["timestamp"]}
+            held = self.emit_to(to, "message", message)
+        return {"id": message["id"], "timestamp": message["timestamp"], **(held_ack(held) or {})}

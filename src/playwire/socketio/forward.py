@@ -3,31 +3,34 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from playwire.errors import INVALID_TARGET, TARGET_OFFLINE, EventError
 from playwire.forwarding import check_latest, recipient_rooms, stamped, target_of
 from playwire.rooms import names_a_room, room_of
-from playwire.socketio.base import PlaywireNamespace, Session
+from playwire.socketio.base import PlaywireNamespace, Session, held_ack
 
 
 class ForwardNamespace(PlaywireNamespace):
-    def on_forward(self, session: Session, data: dict) -> None:
+    def on_forward(self, session: Session, data: dict) -> Optional[dict]:
         """A client sends ``{"target", ...}``; the target's sessions and the sender's other
         sessions get ``forwarded`` with ``sender`` set, each exactly once. With ``{"room",
-        ...}`` instead, every session in the room but the sending one gets it.
+        ...}`` instead, every session in the room but the sending one gets it. The ack
+        counts the recipients that were held sessions, kept for them (``held``), if any.
         """
         if names_a_room(data):
-            self._forward_to_room(session, data)
-            return
+            return held_ack(self._forward_to_room(session, data))
         target = target_of(data)
         check_latest(data)
         if not self.presence.is_online(self.namespace, target):
             raise EventError(TARGET_OFFLINE, f"user {target} has no session in /forward")
         rooms = recipient_rooms(session.user_id, target)
-        self.emit_to(rooms, "forwarded", stamped(data, session.user_id), skip_sid=session.sid)
+        message = stamped(data, session.user_id)
+        return held_ack(self.emit_to(rooms, "forwarded", message, skip_sid=session.sid))
 
-    def _forward_to_room(self, session: Session, data: dict) -> None:
+    def _forward_to_room(self, session: Session, data: dict) -> int:
         if "target" in data:
             raise EventError(INVALID_TARGET, "a forward has a target or a room, not both")
         check_latest(data)
         to = self.require_room(session, room_of(data))
-        self.emit_to(to, "forwarded", stamped(data, session.user_id), skip_sid=session.sid)
+        return self.emit_to(to, "forwarded", stamped(data, session.user_id), skip_sid=session.sid)

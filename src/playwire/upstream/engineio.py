@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import engineio
 import gevent
@@ -158,8 +158,9 @@ class EngineSocket(Socket):
     # Replaces Socket.schedule_ping and _send_ping of python-engineio 4.15.1: a timer of the
     # event loop instead of a greenlet sleeping a ping interval per connection.
     def schedule_ping(self) -> None:
-        if self.last_ping:
+        if self.last_ping:  # the pong of the ping sent at last_ping
             self.last_ping = None
+            self.server.ping_answered(self.sid, True)
             self.ping_timer = gevent.get_hub().loop.timer(self.server.ping_interval)
             self.ping_timer.start(self._ping_due)
 
@@ -171,6 +172,7 @@ class EngineSocket(Socket):
     def _send_ping_now(self) -> None:
         if not self.closing and not self.closed:
             self.last_ping = time.time()
+            self.server.ping_answered(self.sid, False)
             self.send(packet.Packet(packet.PING))
 
     def _stop_pings(self) -> None:
@@ -269,6 +271,14 @@ class EngineServer(engineio.Server):
 
     #: Unsent bytes beyond which a connection is closed (``--max-outbox``).
     max_outbox = DEFAULT_MAX_OUTBOX
+    #: Told ``(sid, False)`` as a ping is sent to a socket and ``(sid, True)`` when its pong
+    #: comes back: what was sent before the ping has been read (connection state recovery
+    #: keeps less, :class:`~playwire.upstream.socketio.PlaywireServer`).
+    ping_listener: Optional[Callable[[str, bool], None]] = None
+
+    def ping_answered(self, sid: str, answered: bool) -> None:
+        if self.ping_listener is not None:
+            self.ping_listener(sid, answered)
 
     # Extends Server._trigger_event of python-engineio 4.15.1: _handle_connect builds a plain
     # Socket (no seam for its class) and fires "connect" before scheduling anything on it.

@@ -34,6 +34,7 @@ from socketio import packet
 from playwire.errors import ServiceUnavailable
 from playwire.forwarding import latest_tag
 from playwire.keep_latest import Tagged
+from playwire.recovery import HOLDING_REASONS, Offsets, SessionLog
 from playwire.redis_client import REDIS_ERRORS, Subscription, connect, publish
 from playwire.upstream.engineio import EngineServer
 
@@ -50,6 +51,8 @@ UPSTREAM = {
     "socketio.packet:Packet.__init__": "156b2e4ab52d5991",
     "socketio.packet:Packet.encode": "36e1c163ae5e3170",
     "socketio.server:Server._handle_eio_message": "b9a79d2e0431c08c",
+    "socketio.server:Server._handle_eio_disconnect": "b4f3ed35325ab9b9",
+    "socketio.server:Server._handle_disconnect": "ebd6720194bfb3b4",
     "socketio.base_manager:BaseManager.get_participants": "776a87f004d59458",
     "socketio.manager:Manager.emit": "2489ccd82098f96d",
     "socketio.server:Server._send_eio_packet": "43cad76600843b2a",
@@ -139,14 +142,86 @@ class PlaywireServer(python_socketio.Server):
         return None
 
     # Extends Server._handle_connect of python-socketio 5.18.1: once the CONNECT packet is
-    # sent, the namespace is called back, so what it sends arrives after the CONNECT.
+    # sent, the namespace is called back, so what it sends arrives after the CONNECT. And a
+    # CONNECT asking to recover a held session (python-socketio has no recovery) is answered
+    # here when the namespace can recover it.
     def _handle_connect(self, eio_sid, namespace, data):
-        super()._handle_connect(eio_sid, namespace, data)
         handler = self._playwire_namespace(namespace)
+        if handler is not None and handler.recovers and self._recover(handler, eio_sid, data):
+            return
+        super()._handle_connect(eio_sid, namespace, data)
         if handler is not None:
             sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
             if sid is not None and self.manager.is_connected(sid, namespace or "/"):
                 handler.accepted(sid)
+
+    def _recover(self, handler: Any, eio_sid: str, auth: Any) -> bool:
+        """Recover the held session ``auth`` names onto connection ``eio_sid``: what it
+        missed, in order, then its CONNECT with the same sid and pid (socket.io-client
+        buffers events until CONNECT, then sets ``recovered``). False: connect afresh."""
+        namespace = handler.namespace
+        try:
+            recovered = handler.recover(self.environ[eio_sid], auth)
+        except python_socketio.exceptions.ConnectionRefusedError as exc:
+            refusal = packet.CONNECT_ERROR
+            self._send_packet(eio_sid, self.packet_class(refusal, exc.error_args, namespace))
+            return True
+        if recovered is None:
+            return False
+        sid, pid, missed = recovered
+        old_eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
+        self.manager.rebind(sid, namespace, eio_sid)
+        for eio_packets in missed:
+            for pkt in eio_packets:
+                self._send_eio_packet(eio_sid, pkt)
+        connect = {"sid": sid, "pid": pid}
+        self._send_packet(eio_sid, self.packet_class(packet.CONNECT, connect, namespace))
+        old = self.eio.sockets.get(old_eio_sid) if old_eio_sid != eio_sid else None
+        if old is not None:  # the client saw the drop before the server did
+            old.close(wait=False, abort=True, reason=self.reason.TRANSPORT_CLOSE)
+        return True
+
+    # Extends Server._send_packet of python-socketio 5.18.1: the CONNECT packet of a session
+    # that can recover carries its pid beside its sid (Socket.IO's recovery handshake).
+    def _send_packet(self, eio_sid, pkt):
+        data = pkt.data
+        if pkt.packet_type == packet.CONNECT and isinstance(data, dict) and "pid" not in data:
+            handler = self._playwire_namespace(pkt.namespace)
+            pid = handler.pid_for_connect(data.get("sid")) if handler is not None else None
+            if pid is not None:
+                pkt.data = {**data, "pid": pid}
+        return super()._send_packet(eio_sid, pkt)
+
+    # Replaces Server._handle_eio_disconnect of python-socketio 5.18.1 (copied): a session
+    # whose connection dropped, rather than left, is held for recovery instead of
+    # disconnected (python-socketio has no recovery).
+    def _handle_eio_disconnect(self, eio_sid, reason):
+        for namespace in list(self.manager.get_namespaces()):
+            if not self._hold(eio_sid, namespace, reason):
+                self._handle_disconnect(eio_sid, namespace, reason)
+        if eio_sid in self.environ:
+            del self.environ[eio_sid]
+
+    def trim_logs(self, eio_sid: str, answered: bool) -> None:
+        """A ping was sent on connection ``eio_sid`` (mark its sessions' logs), or its pong
+        came back (drop what the client has surely read): a connected session's log then
+        holds about one ping interval of events, not --recovery-max-events."""
+        for namespace, logs in self.manager._recovery_logs().items():
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace) if logs else None
+            session_log = logs.get(sid) if sid is not None else None
+            if session_log is None or session_log.held:
+                continue
+            if answered:
+                session_log.pong_received()
+            else:
+                session_log.ping_sent()
+
+    def _hold(self, eio_sid: str, namespace: str, reason: Any) -> bool:
+        handler = self._playwire_namespace(namespace)
+        if handler is None or not handler.recovers or reason not in HOLDING_REASONS:
+            return False
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        return sid is not None and handler.hold(sid, reason)
 
 
 class AcceptedParticipants:
@@ -171,21 +246,40 @@ class AcceptedParticipants:
 
 class CountingManager(python_socketio.Manager):
     """Emits by a shorter path, adding each emit's number of local recipients to
-    ``deliveries[namespace]`` (metrics on).
+    ``deliveries[namespace]`` (metrics on), and storing what it sends to sessions that can
+    recover.
 
     The count costs one addition per recipient and one dict update per emit, where a
     prometheus-client counter would take a lock per recipient. Each recipient's packet goes
     straight to its Engine.IO socket: upstream's path per recipient is three calls deep
     (Server._send_eio_packet, engineio's Server.send_packet and _get_socket), and a
     broadcast to the first thousand users of a namespace runs it for every one of them.
+
+    A session with a log in ``recovery_logs[namespace]`` (:mod:`playwire.socketio.recovery`)
+    gets the event with an offset as its last argument, stored in its log, and sent only if
+    it is not held; the offset is the same for every recipient, so the stamped packet is
+    built once too. ``held_by_last_emit`` counts the held recipients of the last emit.
     """
 
     deliveries: Optional[dict[str, int]] = None
+    #: Held sessions the last emit reached (read by PlaywireNamespace.emit_to for its ack).
+    held_by_last_emit = 0
+
+    def _recovery_logs(self) -> dict[str, dict[str, SessionLog]]:
+        logs = self.__dict__.get("recovery_logs")
+        if logs is None:
+            logs = self.__dict__["recovery_logs"] = {}
+        return logs
+
+    def keep_logs(self, namespace: str, logs: dict[str, SessionLog]) -> None:
+        """Store the events of the sessions in ``logs`` (a namespace's, kept up to date)."""
+        self._recovery_logs()[namespace] = logs
+        self.__dict__.setdefault("offsets", Offsets())
 
     # Replaces Manager.emit of python-socketio 5.18.1 for emits without a callback: the same
     # packet built once and the same loop; each packet handed to the recipient's socket as
-    # engineio's Server.send_packet and _get_socket would (a closed one is skipped), and a
-    # count of the sessions reached.
+    # engineio's Server.send_packet and _get_socket would (a closed one is skipped), a count
+    # of the sessions reached, and the recovery log of each session that has one.
     def emit(self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None, **kw):
         if callback or namespace not in self.rooms:
             return super().emit(
@@ -200,26 +294,53 @@ class CountingManager(python_socketio.Manager):
             data = []
         if not isinstance(skip_sid, list):
             skip_sid = [skip_sid]
-        encoded = self.server.packet_class(
-            packet.EVENT, namespace=namespace, data=[event, *data]
-        ).encode()
-        if not isinstance(encoded, list):
-            encoded = [encoded]
-        eio_packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in encoded]
+        logs = self._recovery_logs().get(namespace)
+        plain, stamped, entry = None, None, None
         sockets = self.server.eio.sockets
-        delivered = 0
+        delivered = held = 0
         for sid, eio_sid in self.get_participants(namespace, room):
-            if sid not in skip_sid:
-                socket = sockets.get(eio_sid)
-                if socket is None or socket.closed:
+            if sid in skip_sid:
+                continue
+            session_log = logs.get(sid) if logs else None
+            if session_log is not None:
+                if stamped is None:
+                    offset = self.offsets.next()
+                    stamped = self._eio_packets(namespace, [event, *data, offset])
+                    entry = (offset, stamped)
+                if not session_log.add(entry):
+                    held += 1  # kept for it: reached, once it recovers
+                    delivered += 1
                     continue
-                delivered += 1
-                for pkt in eio_packets:
-                    socket.send(pkt)
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            delivered += 1
+            if session_log is None:
+                if plain is None:
+                    plain = self._eio_packets(namespace, [event, *data])
+                packets = plain
+            else:
+                packets = stamped
+            for pkt in packets:
+                socket.send(pkt)
         counts = self.deliveries
         if counts is not None:
             counts[namespace] = counts.get(namespace, 0) + delivered
+        self.held_by_last_emit += held
         return None
+
+    def _eio_packets(self, namespace: str, data: list) -> list[eio_packet.Packet]:
+        encoded = self.server.packet_class(packet.EVENT, namespace=namespace, data=data).encode()
+        if not isinstance(encoded, list):
+            encoded = [encoded]
+        return [eio_packet.Packet(eio_packet.MESSAGE, p) for p in encoded]
+
+    def rebind(self, sid: str, namespace: str, eio_sid: str) -> None:
+        """Session ``sid`` (held) now lives on the Engine.IO connection ``eio_sid``: in each
+        of its rooms (python-socketio maps sid to eio_sid in every room)."""
+        rooms = self.rooms[namespace]
+        for room in [None, *self.get_rooms(sid, namespace)]:
+            rooms[room][sid] = eio_sid
 
 
 class RoomsBySession:

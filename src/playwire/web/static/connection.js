@@ -25,10 +25,15 @@ export class Connection extends EventTarget {
       // Come back quickly after a server restart; socket.io's default caps at 5 s.
       reconnectionDelay: 500,
       reconnectionDelayMax: 2000,
-      // Say goodbye when the page goes away, so that a long-polling session does not
-      // linger on the server (and in everyone's online list) until its ping times out.
-      closeOnBeforeunload: true,
+      // Not the Manager's own goodbye when the page goes away: it closes the transport
+      // at once, before the sockets' DISCONNECT packets are written (see leave()).
+      closeOnBeforeunload: false,
     });
+    // Leaving the page is leaving: the sockets' disconnect() tells the server so, then the
+    // Manager closes the transport once they are written. A closed transport alone would
+    // be held for recovery, and the user would linger in everyone's online list for the
+    // window (docs/protocol.md, "Reconnecting without losing a message").
+    window.addEventListener("beforeunload", () => this.leave());
     this.manager.on("open", () => this.watchTransport());
     this.chat = this.watchSocket(this.manager.socket("/chat"));
     this.forward = this.watchSocket(this.manager.socket("/forward"));
@@ -61,6 +66,13 @@ export class Connection extends EventTarget {
     this.changed();
   }
 
+  /** Whether both sockets came back with their session recovered (socket.io's connection
+   * state recovery): they missed nothing while away (docs/protocol.md, "Reconnecting
+   * without losing a message"). */
+  get resumed() {
+    return Boolean(this.chat.recovered && this.forward.recovered);
+  }
+
   get transport() {
     return this.manager.engine?.transport?.name || "";
   }
@@ -76,6 +88,11 @@ export class Connection extends EventTarget {
     this.refusal = null;
     for (const socket of [this.chat, this.forward]) if (!socket.active) socket.connect();
     this.changed();
+  }
+
+  leave() {
+    this.chat.disconnect();
+    this.forward.disconnect();
   }
 
   close() {

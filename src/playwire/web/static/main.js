@@ -110,7 +110,8 @@ function startSession(me) {
 
   connection.addEventListener("statechange", () => renderConnection(connection));
   connection.addEventListener("refused", () => onRefused(connection));
-  connection.forward.on("connect", () => game.requestState());
+  // A recovered session was replayed every move it missed: nothing to ask for.
+  connection.forward.on("connect", () => connection.forward.recovered || game.requestState());
   connection.forward.on("forwarded", (message) => game.receive(message));
   connection.forward.on("error", (reply) => game.showError(describeError(reply)));
   forwardPresence.addEventListener("change", ({ detail }) => {
@@ -214,6 +215,7 @@ function renderConnection(connection) {
   $("connection").hidden = !connection;
   const state = connection ? connection.state : "offline";
   $("connection").dataset.state = state;
+  $("connection").dataset.resumed = String(Boolean(connection?.resumed));
   $("connection-text").textContent = STATE_TEXT[state];
   $("transport").textContent = connection && state === "connected" ? connection.transport : "";
 }
