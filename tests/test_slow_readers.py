@@ -5,6 +5,7 @@ anything. The slow clients are raw WebSockets that complete the handshake, then 
 
 from __future__ import annotations
 
+import platform
 import time
 
 from helpers.raw import RawPolling, RawSession, rss_bytes
@@ -44,8 +45,7 @@ def test_slow_readers_are_disconnected_and_memory_stays_bounded(start_server, co
         client.expect("presence")
         client.expect("history")
     assert talker.expect("user_joined")["id"] == listener_account["id"]
-    warm_up(talker, listener, chatter["id"])
-    baseline = rss_bytes(server.process.pid)
+    baseline = warm_up(server, talker, listener, chatter["id"])
     sockets, slow_ids = slow_readers(server, SLOW_READERS)
     for _ in slow_ids:
         assert talker.expect("user_joined")["id"] in slow_ids
@@ -69,8 +69,13 @@ def test_slow_readers_are_disconnected_and_memory_stays_bounded(start_server, co
                 talker_got += name == "message"
     assert count_messages(talker, sent - talker_got, chatter["id"], slow_ids)
     assert count_messages(listener, sent, chatter["id"], slow_ids)
-    # What the slow readers held: at most 1 MiB each in the outbox, plus the kernel's buffers.
-    assert peak - baseline < 24 * MIB, (baseline, peak)
+    # What the slow readers held: at most 1 MiB each in the outbox, as Python objects (7.7 MiB
+    # measured on CPython). On PyPy those objects die in the old generation, and its collector
+    # frees them only at its next major collection, when the heap has grown by 82 %: 13-28 MiB
+    # measured here, 34 MiB once in CI. Without the cap nobody is dropped and the loop fails.
+    bound = 24 * MIB if platform.python_implementation() == "CPython" else 48 * MIB
+    print(f"slow readers held {(peak - baseline) / MIB:.1f} MiB above the baseline")
+    assert peak - baseline < bound, (baseline, peak)
     assert server.log().count(f"over --max-outbox {MIB}") == SLOW_READERS
     disconnects = value(scrape(server), "playwire_disconnects_total", reason="outbox full")
     assert disconnects == SLOW_READERS
@@ -78,16 +83,21 @@ def test_slow_readers_are_disconnected_and_memory_stays_bounded(start_server, co
         client.close()
 
 
-def warm_up(talker, listener, author: int, rounds: int = 20) -> None:
-    """The chat path's first few thousand messages before the baseline: PyPy's JIT compiles
-    it meanwhile (and its heap grows to the working size), memory the cap has nothing to do
-    with. The listener reads them all."""
+def warm_up(server, talker, listener, author: int, rounds: int = 20) -> int:
+    """The chat path's first few thousand messages, and the baseline they leave: the peak
+    RSS meanwhile. PyPy's JIT compiles the path and its heap grows to the working size, memory
+    the cap has nothing to do with; and a collecting heap swings between its live size and a
+    multiple of it (PyPy collects at 1.82x), so a single sample could catch a low and count
+    the swing as the slow readers' (34 MiB was seen so in CI). The listener reads them all."""
+    peak = rss_bytes(server.process.pid)
     for _ in range(rounds):
         for _ in range(99):
             talker.emit("message", {"message": MESSAGE})
         assert talker.call("message", {"message": MESSAGE})["ok"] is True
+        peak = max(peak, rss_bytes(server.process.pid))
     for client in (talker, listener):
         assert count_messages(client, rounds * 100, author, set())
+    return peak
 
 
 def count_messages(client, expected, author, leavers):
