@@ -13,8 +13,10 @@ BENCH_STAMP := $(VENV)/.installed-bench
 HOST ?= 127.0.0.1
 PORT ?= 5000
 CLUSTER_PORT ?= 8080
+# Test processes side by side (pytest-xdist); 0 runs the suite in this one process.
+TEST_WORKERS ?= 2
 
-.PHONY: setup serve cluster test lint format bench bench-slow-readers clean postgresql-server
+.PHONY: setup serve cluster cluster-restart test lint format bench bench-slow-readers clean postgresql-server
 
 setup: $(STAMP) node_modules/.package-lock.json
 
@@ -67,14 +69,20 @@ serve: setup
 cluster: setup /usr/bin/redis-server /usr/sbin/nginx
 	$(BIN)/python deploy/cluster.py --port $(CLUSTER_PORT)
 
+# Restart the running `make cluster`'s nodes one by one (SIGTERM each: players keep their
+# sessions; docs/cluster.md, "Rolling restart").
+cluster-restart:
+	kill -HUP $$(cat instance/cluster/cluster.pid)
+
 test: setup /usr/bin/chromium /usr/bin/redis-server /usr/sbin/nginx postgresql-server \
       bench/node_modules/.package-lock.json
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS)
 
-# The full benchmark (45-60 min; see bench/README.md). BENCH_ARGS for subsets,
+# The full benchmark (50-65 min; see bench/README.md). BENCH_ARGS for subsets,
 # e.g. make bench BENCH_ARGS="--runs 1 --scenarios throughput,latency".
 bench: setup $(BENCH_STAMP) bench/node_modules/.package-lock.json
 	$(BIN)/python bench/run.py --python $(BIN)/python $(BENCH_ARGS)
+	$(BIN)/python bench/chart.py cluster
 	$(MAKE) bench-slow-readers
 
 # Memory with 100 sessions that never read: the default --max-outbox, then no cap to compare.

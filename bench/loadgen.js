@@ -5,12 +5,16 @@
  *   node loadgen.js --config CONFIG.json      (or the JSON itself as the only argument)
  *
  * CONFIG: {
- *   "scenario":  "throughput" | "latency" | "fanout" | "memory" | "soak" | "connect" | "rooms",
+ *   "scenario":  "throughput" | "latency" | "fanout" | "memory" | "soak" | "soakDrops" | "connect"
+ *                | "rooms",
  *   "url":       "http://127.0.0.1:PORT",
  *   "protocol":  "socketio" | "ws",            // "ws" = the raw WebSocket reference (ref_ws.js)
  *   "transport": "websocket" | "polling",      // Socket.IO only
  *   "users":     [{"id": 1, "auth": {...}}],   // handshake auth per user, e.g. {"token": T}
  *   "serverPid": 1234,                         // for RSS and CPU readings of the server
+ *   "foreignPid": 1235,                        // throughput: another node's CPU, same window
+ *   "idle": {"url": ..., "user": {...}},        // throughput: one idle session there first
+ *   "spreadUrl": "http://127.0.0.1:5002",      // every other session on this server instead
  *   "clockTicks": 100,                         // SC_CLK_TCK, to read /proc/PID/stat
  *   "timeoutMs": 600000,                       // hard stop, whatever happens
  *   "params":    {...}                         // per scenario, see the DEFAULTS below
@@ -51,6 +55,16 @@ const DEFAULTS = {
     sampleEveryMs: 10000,
     closeSettleMs: 2000,
   },
+  soakDrops: {
+    sessions: 1000,
+    totalRate: 500,
+    durationMs: 300000,
+    drainMs: 10000,
+    dropFraction: 0.05,
+    dropEveryMs: 3000,
+    reconnectionDelayMs: 1000, // socket.io-client's default
+    reconnectWaitMs: 30000,
+  },
   connect: { users: 1000, namespace: "/chat", settleMs: 1000 },
   rooms: { rooms: 1000, roomSize: 10, ratePerPlayer: 5, warmupMs: 2000, durationMs: 10000, drainMs: 5000 },
 };
@@ -72,13 +86,17 @@ const pollingAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
  * A connected client session of `user` on `namespace`, ready once the server's `presence`
  * arrived (docs/protocol.md, "Presence": every new session gets it), so the server has registered it by then.
  */
-function openSession(config, namespace, user, watch) {
+function openSession(config, namespace, user, watch, clientOptions) {
   const open = config.protocol === "ws" ? openWsSession : openSocketIoSession;
-  return open(config, namespace, user, watch);
+  return open(config, namespace, user, watch, clientOptions);
 }
 
-/** `watch(session)`, if given, is called before the handshake, so it sees every event. */
-function openSocketIoSession(config, namespace, user, watch) {
+/**
+ * `watch(session)`, if given, is called before the handshake, so it sees every event.
+ * `clientOptions` go to `io()` last, e.g. `{reconnection: true}` for a session that reconnects
+ * by itself when its connection drops, as a game's would.
+ */
+function openSocketIoSession(config, namespace, user, watch, clientOptions) {
   const polling = config.transport === "polling";
   const socket = io(config.url + namespace, {
     transports: [polling ? "polling" : "websocket"],
@@ -87,6 +105,7 @@ function openSocketIoSession(config, namespace, user, watch) {
     timeout: CONNECT_TIMEOUT_MS,
     auth: user.auth,
     ...(polling ? { agent: pollingAgent } : {}),
+    ...clientOptions,
   });
   const session = {
     user,
@@ -96,6 +115,7 @@ function openSocketIoSession(config, namespace, user, watch) {
     close: () => socket.close(),
     onAny: (handler) => socket.onAny(handler),
     emitWithAck: (event, data) => socket.timeout(CONNECT_TIMEOUT_MS).emitWithAck(event, data),
+    socket,
   };
   if (watch) watch(session);
   return whenPresent(session, (fail) => socket.on("connect_error", (err) => fail(err.message)));
@@ -138,13 +158,14 @@ function whenPresent(session, onFailure) {
 }
 
 /** Opens one session per entry of `users`, at most CONNECT_CONCURRENCY handshakes at a time. */
-async function openSessions(config, namespace, users, watch) {
+async function openSessions(config, namespace, users, watch, clientOptions = {}) {
   const sessions = new Array(users.length);
   let next = 0;
   async function worker() {
     while (next < users.length) {
       const index = next++;
-      sessions[index] = await openSession(config, namespace, users[index], watch);
+      const here = config.spreadUrl && index % 2 === 1 ? { ...config, url: config.spreadUrl } : config;
+      sessions[index] = await openSession(here, namespace, users[index], watch, clientOptions);
     }
   }
   const workers = Array.from({ length: Math.min(CONNECT_CONCURRENCY, users.length) }, worker);
@@ -314,6 +335,9 @@ function pairUp(sessions) {
  * each `forwarded` back to its sender. The figure is deliveries per second after a warm-up.
  */
 async function scenarioThroughput(config, p) {
+  // The cluster scenario: one idle session on another node (config.idle = {url, user}), whose
+  // CPU (config.foreignPid) is measured in the same window as the serving node's.
+  const idle = config.idle ? await openSession({ ...config, url: config.idle.url }, "/forward", config.idle.user) : null;
   const sessions = await openSessions(config, "/forward", requireUsers(config, 2 * p.pairs));
   const counter = { errors: 0 };
   countErrors(sessions, counter);
@@ -333,13 +357,18 @@ async function scenarioThroughput(config, p) {
   await sleep(p.warmupMs);
   measuring = true;
   const window = cpuWindow(config);
+  const foreignStart = cpuSeconds(config.foreignPid, config.clockTicks);
   await sleep(p.durationMs);
   measuring = false;
   const cpu = window.end();
+  const foreignEnd = cpuSeconds(config.foreignPid, config.clockTicks);
   stopping = true;
   await sleep(200);
   closeAll(sessions);
+  if (idle) idle.close();
+  const foreign = foreignStart === null || foreignEnd === null ? null : foreignEnd - foreignStart;
   return {
+    ...(config.foreignPid ? { foreign_cpu_s: foreign, server_cpu_s: cpu.server_cpu_s } : {}),
     pairs: p.pairs,
     window: p.window,
     delivered,
@@ -567,6 +596,150 @@ async function scenarioSoak(config, p) {
 }
 
 /**
+ * (H) Soak with drops: the soak's pairs and numbered forwards, each sent with an ack, while
+ * `dropFraction` of the sessions (spread evenly) lose their connection every `dropEveryMs`
+ * (± half, at random) the way a network drops it (cutConnection): no Socket.IO disconnect. The
+ * official client reconnects by itself after `reconnectionDelayMs` and asks for what it missed
+ * (docs/protocol.md, "Reconnecting without losing a message"). Each receiver checks each
+ * sender's sequence: every message the server acked `ok` arrives exactly once and in order.
+ * A message whose ack never came (its sender's connection dropped with it in flight) may or
+ * may not have reached the server: it is "in doubt", never counted as lost.
+ */
+async function scenarioSoakDrops(config, p) {
+  const users = requireUsers(config, p.sessions);
+  const clientOptions = { reconnection: true, reconnectionDelay: p.reconnectionDelayMs };
+  const sessions = await openSessions(config, "/forward", users, null, clientOptions);
+  const counter = { errors: 0 };
+  countErrors(sessions, counter);
+  const partners = pairUp(sessions);
+  const streams = sessions.map(() => ({ highest: -1, seen: new Set(), accepted: new Set() }));
+  const tally = {
+    ...{ received: 0, duplicated: 0, reordered: 0, accepted: 0, acceptedReceived: 0 },
+    ...{ pending: 0, inDoubt: 0, ackTimeouts: 0, rejected: 0, rejectedCodes: {} },
+    ...{ heldAcks: 0, heldRecipients: 0, userLeft: 0 },
+  };
+  for (const session of sessions) {
+    session.on("forwarded", (data) => {
+      const stream = streams[data.s];
+      tally.received++;
+      if (stream.seen.has(data.n)) return void tally.duplicated++;
+      stream.seen.add(data.n);
+      if (stream.accepted.has(data.n)) tally.acceptedReceived++;
+      if (data.n < stream.highest) tally.reordered++;
+      stream.highest = Math.max(stream.highest, data.n);
+    });
+    // A drop that is held and recovered is never announced: a leave means one was not.
+    session.on("user_left", () => tally.userLeft++);
+  }
+  const onAck = (stream, n) => (err, reply) => {
+    tally.pending--;
+    if (err) {
+      if (/disconnected/.test(err.message)) tally.inDoubt++;
+      else tally.ackTimeouts++;
+    } else if (reply && reply.ok) {
+      tally.accepted++;
+      stream.accepted.add(n);
+      if (stream.seen.has(n)) tally.acceptedReceived++;
+      if (reply.held) {
+        tally.heldAcks++;
+        tally.heldRecipients += reply.held;
+      }
+    } else {
+      tally.rejected++;
+      const code = (reply && reply.error) || JSON.stringify(reply);
+      tally.rejectedCodes[code] = (tally.rejectedCodes[code] || 0) + 1;
+    }
+  };
+  const drops = startDrops(sessions, p);
+  const rssConnected = rssBytes(config.serverPid);
+  const nextSeq = sessions.map(() => 0);
+  const { sent } = await runOpenLoop(p.totalRate, p.durationMs, (i) => {
+    const s = i % sessions.length;
+    const n = nextSeq[s]++;
+    const target = partners.get(sessions[s]);
+    tally.pending++;
+    sessions[s].socket.timeout(CONNECT_TIMEOUT_MS).emit("forward", { target, s, n }, onAck(streams[s], n));
+  });
+  const allReconnected = await drops.stop(p.reconnectWaitMs);
+  await waitUntil(() => tally.pending === 0 && tally.acceptedReceived >= tally.accepted, p.drainMs);
+  const rssAfter = rssBytes(config.serverPid);
+  closeAll(sessions);
+  return {
+    sessions: sessions.length,
+    dropping_sessions: drops.sessions.length,
+    sent,
+    accepted: tally.accepted,
+    received: tally.received,
+    lost: tally.accepted - tally.acceptedReceived,
+    duplicated: tally.duplicated,
+    reordered: tally.reordered,
+    in_doubt: tally.inDoubt,
+    ack_timeouts: tally.ackTimeouts,
+    rejected: tally.rejected,
+    rejected_codes: tally.rejectedCodes,
+    held_acks: tally.heldAcks,
+    held_recipients: tally.heldRecipients,
+    drops: drops.counts.drops,
+    recoveries: drops.counts.recoveries,
+    failed_recoveries: drops.counts.failed,
+    all_reconnected: allReconnected,
+    user_left_seen: tally.userLeft,
+    errors: counter.errors,
+    rss_connected_bytes: rssConnected,
+    rss_after_traffic_bytes: rssAfter,
+  };
+}
+
+/**
+ * A network drop under a client (as tests/recovering_client.js does): on a WebSocket the TCP
+ * connection is destroyed, so what the server wrote and the client did not read yet is lost
+ * and the client's transport closes abnormally; on long-polling the transport is closed.
+ */
+function cutConnection(socket) {
+  const ws = socket.io.engine.transport.ws;
+  if (ws && ws._socket) ws._socket.destroy();
+  else socket.io.engine.close();
+}
+
+/**
+ * Every 1/`dropFraction`-th session drops its connection `dropEveryMs` (± half) after each
+ * connect, and counts whether the client's reconnect recovered (`socket.recovered`).
+ * `stop(maxMs)` ends the drops and waits until every dropped session is connected again.
+ */
+function startDrops(sessions, p) {
+  const count = Math.floor(sessions.length * p.dropFraction);
+  const chosen = Array.from({ length: count }, (_, k) => sessions[Math.floor(k / p.dropFraction)]);
+  const counts = { drops: 0, recoveries: 0, failed: 0 };
+  let dropping = true;
+  const timers = new Map();
+  const schedule = (session) => {
+    const delay = p.dropEveryMs * (0.5 + Math.random());
+    timers.set(session, setTimeout(() => {
+      if (!dropping) return;
+      counts.drops++;
+      cutConnection(session.socket);
+    }, delay));
+  };
+  for (const session of chosen) {
+    session.socket.on("connect", () => {
+      if (session.socket.recovered) counts.recoveries++;
+      else counts.failed++;
+      if (dropping) schedule(session);
+    });
+    schedule(session);
+  }
+  return {
+    sessions: chosen,
+    counts,
+    async stop(maxMs) {
+      dropping = false;
+      for (const timer of timers.values()) clearTimeout(timer);
+      return waitUntil(() => chosen.every((session) => session.socket.connected), maxMs);
+    },
+  };
+}
+
+/**
  * (F) Connecting `users` distinct users to one namespace, CONNECT_CONCURRENCY handshakes in
  * flight (docs/protocol.md, "Presence limit"): how long until every session has its
  * `presence`, the server's CPU per connect over that time plus `settleMs` (so that presence
@@ -676,6 +849,7 @@ const SCENARIOS = {
   fanout: scenarioFanout,
   memory: scenarioMemory,
   soak: scenarioSoak,
+  soakDrops: scenarioSoakDrops,
   connect: scenarioConnect,
   rooms: scenarioRooms,
 };

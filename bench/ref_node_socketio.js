@@ -8,7 +8,12 @@
  * signed token: the benchmark measures message handling, not authentication.
  * Validation (payload shape, target type) is kept because Playwire pays for it too.
  *
- * Usage: node ref_node_socketio.js [PORT]   (or PORT=... in the environment)
+ * As a cluster node (the benchmark's cluster reference), it shares its rooms with the other
+ * nodes through `@socket.io/redis-adapter`, the adapter socket.io documents for Redis. The
+ * adapter does not wait for Redis: an emit is answered before its publish is confirmed. And
+ * `target_offline` is told from this node's sessions only, as the benchmark's pairs are local.
+ *
+ * Usage: node ref_node_socketio.js [PORT] [REDIS_URL]   (or PORT=..., REDIS_URL=...)
  */
 "use strict";
 
@@ -16,6 +21,7 @@ const http = require("http");
 const { Server } = require("socket.io");
 
 const PORT = Number(process.argv[2] || process.env.PORT || 5101);
+const REDIS_URL = process.argv[3] || process.env.REDIS_URL || "";
 const HOST = process.env.HOST || "127.0.0.1";
 const HISTORY_LIMIT = 50;
 const MAX_MESSAGE_CHARS = 2000;
@@ -126,10 +132,28 @@ function setupForward() {
   });
 }
 
-setupChat();
-setupForward();
-httpServer.listen(PORT, HOST, () => {
-  console.log(`ref_node_socketio listening on http://${HOST}:${PORT}`);
+/** A cluster node: rooms shared with the other nodes through Redis, before any connection. */
+async function joinCluster(url) {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const publisher = createClient({ url });
+  const subscriber = publisher.duplicate();
+  await Promise.all([publisher.connect(), subscriber.connect()]);
+  io.adapter(createAdapter(publisher, subscriber));
+}
+
+async function main() {
+  if (REDIS_URL) await joinCluster(REDIS_URL);
+  setupChat();
+  setupForward();
+  httpServer.listen(PORT, HOST, () => {
+    console.log(`ref_node_socketio listening on http://${HOST}:${PORT}${REDIS_URL ? " with " + REDIS_URL : ""}`);
+  });
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
 });
 process.on("SIGTERM", () => process.exit(0));
 process.on("SIGINT", () => process.exit(0));

@@ -5,12 +5,18 @@ shared message queue, database and secret key; runs nginx unprivileged from a pr
 own with ``deploy/nginx.conf``; prints the URL and stops everything on Ctrl-C.
 The cluster tests start Redis and nginx with the same functions; the nodes, here and there,
 are ``playwire.devserver``'s server processes.
+
+Rolling restart (``make cluster-restart``, or SIGHUP to this process, whose pid is in
+``STATE/cluster.pid``): the nodes are restarted one after another, each stopped with
+SIGTERM, which hands its sessions over to the others (docs/cluster.md, "Rolling restart"),
+and the next one only once it answers again: players keep their sessions and lose nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import re
 import secrets
 import shutil
@@ -19,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import urlparse
 
 from playwire.devserver import ServerProcess, port_open, start, stop, wait_until_ready
@@ -106,6 +112,15 @@ def start_node(
     return ServerProcess(instance_dir, *flags, port=port).start()
 
 
+def rolling_restart(nodes: list[ServerProcess], report: Callable[[str], None] = print) -> None:
+    """Restart ``nodes`` one by one: SIGTERM (the node hands its sessions over to the
+    others and exits), start again, wait until it answers, then the next one."""
+    for n, node in enumerate(nodes):
+        report(f"restarting node {n + 1} (port {node.port})")
+        node.restart()
+    report("rolling restart done")
+
+
 def _wait_for_port(process: subprocess.Popen, port: int, log: Path) -> None:
     try:
         wait_until_ready(process, lambda: port_open(port), log, f"{process.args[0]} on {port}")
@@ -140,32 +155,45 @@ def main(argv: Optional[list[str]] = None) -> int:
     state = Path(args.state).resolve()
     state.mkdir(parents=True, exist_ok=True)
     redis_url = urlparse(args.redis)
-    children: list[subprocess.Popen] = []
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda *_: sys.exit(0))
+    others: list[subprocess.Popen] = []  # Redis (if started here) and nginx
+    nodes: list[ServerProcess] = []
+    restart_wanted: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGHUP, lambda *_: restart_wanted.append(1))
+    pid_file = state / "cluster.pid"
+    pid_file.write_text(f"{os.getpid()}\n")
     try:
         single = redis_url.scheme in ("redis", "rediss")
         if single and not port_open(redis_url.port or 6379, redis_url.hostname or "127.0.0.1"):
             print(f"No Redis at {args.redis}: starting one", flush=True)
-            children.append(start_redis(redis_url.port or 6379, state / "redis"))
+            others.append(start_redis(redis_url.port or 6379, state / "redis"))
         ports = [args.first_node_port + n for n in range(args.nodes)]
         key = _secret_key(state)
         for n, port in enumerate(ports):
             node_dir = state / f"node-{n + 1}"
-            node = start_node(port, node_dir, args.redis, args.database, key)
-            children.append(node.process)
+            nodes.append(start_node(port, node_dir, args.redis, args.database, key))
             print(f"node {n + 1}: http://127.0.0.1:{port} (log: {node_dir}/server.log)")
-        children.append(start_nginx(state / "nginx", args.port, ports))
-        print(f"\nPlaywire cluster: http://127.0.0.1:{args.port}   (Ctrl-C stops it)", flush=True)
-        while all(child.poll() is None for child in children):
+        others.append(start_nginx(state / "nginx", args.port, ports))
+        print(
+            f"\nPlaywire cluster: http://127.0.0.1:{args.port}   (Ctrl-C stops it; "
+            "make cluster-restart restarts its nodes one by one)",
+            flush=True,
+        )
+        while all(p.poll() is None for p in others) and all(n.is_running() for n in nodes):
+            if restart_wanted:
+                restart_wanted.clear()
+                rolling_restart(nodes, lambda line: print(line, flush=True))
             time.sleep(0.5)
         print("a process of the cluster exited; stopping the rest", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in reversed(children):
+        for node in reversed(nodes):
+            node.stop()
+        for child in reversed(others):
             stop(child)
+        pid_file.unlink(missing_ok=True)
         print("cluster stopped", flush=True)
 
 

@@ -12,12 +12,16 @@
  *   {"cmd": "dropAfter", "event", "count"}   cut the connection (see cutConnection) as the
  *                            COUNTth such event is received
  *   {"cmd": "connect"}       reconnect by hand (reconnection off)
+ *   {"cmd": "moveTo", "url"} reconnect to another server from now on (another node of a
+ *                            cluster): the next connection, by hand or by the Manager, goes
+ *                            there, with the same pid and offset
  *   {"cmd": "disconnect"}    the client's clean disconnect()
  * The process ends when its stdin does.
  * Printed, one JSON object a line: {"type": "connect", "id", "recovered"},
  * {"type": "event", "event", "data", "offset"}, {"type": "disconnect", "reason"},
  * {"type": "connect_error", "message"}, {"type": "ack", ...}; with "reportPings" in the
- * options, {"type": "ping"} as each Engine.IO ping arrives (its pong follows).
+ * options, {"type": "ping"} as each Engine.IO ping arrives (its pong follows); and
+ * {"type": "upgrade"} as a connection upgrades from long-polling to WebSocket.
  */
 "use strict";
 
@@ -62,6 +66,7 @@ const counts = {};
 socket.on("connect", () => print({ type: "connect", id: socket.id, recovered: socket.recovered }));
 socket.on("disconnect", (reason) => print({ type: "disconnect", reason }));
 if (options.reportPings) socket.io.on("ping", () => print({ type: "ping" }));
+socket.io.on("open", () => socket.io.engine.on("upgrade", () => print({ type: "upgrade" })));
 socket.on("connect_error", (error) => print({ type: "connect_error", message: error.message }));
 socket.onAny((event, data, offset) => {
   print({ type: "event", event, data, offset: typeof offset === "string" ? offset : null });
@@ -86,6 +91,10 @@ const commands = {
   },
   connect() {
     socket.connect();
+  },
+  moveTo(command) {
+    socket.io.uri = command.url; // the Manager opens each new Engine.IO connection there
+    print({ type: "moved" });
   },
   disconnect() {
     socket.disconnect();

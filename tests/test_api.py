@@ -17,6 +17,11 @@ def test_healthz(server):
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
+def test_readyz_of_a_single_node(server):
+    response = requests.get(server.url + "/readyz", timeout=10)
+    assert (response.status_code, response.json()) == (200, {"status": "ready"})
+
+
 def test_register_returns_account_and_token(server):
     name = unique_name()
     response = post(server, "/api/register", {"username": name, "password": PASSWORD})

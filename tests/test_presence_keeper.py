@@ -26,8 +26,9 @@ MEMBERS = [Member(1, "alice"), Member(2, "bob"), Member(3, "carol")]
 
 
 class EmitsAfterAFailure:
-    """What the keeper emits through: the first emit fails with ``failure``, the others are
-    recorded, as a Socket.IO server whose publish fails once would."""
+    """What the keeper emits through (a Socket.IO server's manager, which is itself here):
+    the first emit fails with ``failure``, the others are recorded, as a manager whose
+    publish fails once would."""
 
     namespace_handlers: dict = {}
 
@@ -35,10 +36,9 @@ class EmitsAfterAFailure:
         self.failure: Optional[Exception] = failure
         self.attempts: list[tuple[str, Any, str]] = []
         self.sent: list[tuple[str, Any, str]] = []
+        self.manager = self
 
-    def emit(
-        self, event: str, data: Any, to: Any = None, skip_sid: Any = None, namespace: str = "/"
-    ) -> None:
+    def emit(self, event: str, data: Any, namespace: str, room: Any = None, **options) -> None:
         self.attempts.append((event, data, namespace))
         failure, self.failure = self.failure, None
         if failure is not None:
@@ -88,17 +88,17 @@ def test_one_failed_announce_does_not_lose_the_departures_after_it(redis_url, fa
 
 
 class RecordsEmits:
-    """What the keeper emits through, recording each emit with its recipients."""
+    """What the keeper emits through (a Socket.IO server's manager, which is itself here),
+    recording each emit with its recipients."""
 
     namespace_handlers: dict = {}
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, Any, Any]] = []
+        self.manager = self
 
-    def emit(
-        self, event: str, data: Any, to: Any = None, skip_sid: Any = None, namespace: str = "/"
-    ) -> None:
-        self.sent.append((event, data, to))
+    def emit(self, event: str, data: Any, namespace: str, room: Any = None, **options) -> None:
+        self.sent.append((event, data, room))
 
 
 def test_sessions_lost_with_redis_are_announced_back_in_the_namespace_then_their_rooms(

@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 import websocket
 
 from helpers.clients import EventClient, quiet, wait_for
-from helpers.node import NodeClient, connected
+from helpers.node import ForwardsRead, NodeClient, connected
 from helpers.raw import RawSession
 
 FAST = ("--rate-limit", "100000", "--rate-burst", "100000")
 #: Most forwards a test sends before the server holds the dropped session.
 UNTIL_HELD = 200
+#: socket.io-client's transports when none are given: long-polling, then WebSocket.
+DEFAULT_TRANSPORTS = ["polling", "websocket"]
 
 
 @dataclass
@@ -231,21 +234,13 @@ def test_a_drop_during_a_burst_loses_doubles_and_reorders_nothing(start_server, 
     bob_client.send("dropAfter", event="forwarded", count=burst // 3)
     assert bob_client.call("join", {"room": "sync"})["ok"] is True  # the command is read
 
-    received, connects = [], []
-
-    def read_until(done) -> None:
-        while not done():
-            line = bob_client.next()
-            if line["type"] == "event" and line["event"] == "forwarded":
-                received.append(line["data"]["n"])
-            elif line["type"] in ("connect", "disconnect"):
-                connects.append(line)
-
+    read = ForwardsRead(bob_client)
+    received, connects = read.received, read.connects
     send_burst(watcher, bob["id"], range(burst // 2))
-    read_until(lambda: connects)  # the drop; what follows goes to the dying connection,
+    read.until(lambda: connects)  # the drop; what follows goes to the dying connection,
     send_burst(watcher, bob["id"], range(burst // 2, burst))  # or is held, or not
     # The replay comes before the connect (socket.io-client emits it on connecting).
-    read_until(lambda: len(connects) == 2 and received[-1] == burst - 1)
+    read.until(lambda: len(connects) == 2 and received[-1] == burst - 1)
 
     assert [line["type"] for line in connects] == ["disconnect", "connect"]
     assert connects[1] == {"type": "connect", "id": p.first["id"], "recovered": True}
@@ -293,3 +288,68 @@ def test_a_client_that_saw_the_drop_first_takes_its_session_over(start_server, c
     assert new.next_event("/forward")[1]["n"] == 2
     assert presence_news(watcher) == []
     new.close()
+
+
+def test_the_default_transports_recover_across_the_upgrade(start_server):
+    """socket.io-client's default: long-polling, then the upgrade to WebSocket; the drop
+    comes on the upgraded connection, the replay on the new one's long-polling."""
+    server = start_server()
+    alice, bob = server.register(), server.register()
+    watcher = EventClient(server.url, "/forward", "websocket")
+    auth = {"token": bob["token"]}
+    bob_client = NodeClient(server.url, "/forward", auth, DEFAULT_TRANSPORTS, reconnection=False)
+    try:
+        watcher.connect(auth={"token": alice["token"]}).expect("presence")
+        first = connected(bob_client)
+        bob_client.expect_upgrade()
+        assert watcher.expect("user_joined")["id"] == bob["id"]
+        sent = drop_until_held(Pair(bob, watcher, bob_client, first))
+        bob_client.send("connect")
+        events, connect_line = replayed(bob_client)
+
+        assert connect_line == {"type": "connect", "id": first["id"], "recovered": True}
+        assert [line["data"]["n"] for line in events] == list(range(len(sent)))
+        bob_client.expect_upgrade()
+        assert watcher.call("forward", {"target": bob["id"], "n": "after"}) == {"ok": True}
+        assert bob_client.expect_event("forwarded")["n"] == "after"
+        assert presence_news(watcher) == []
+    finally:
+        bob_client.close()
+        watcher.close()
+
+
+def test_a_token_revoked_meanwhile_does_not_recover_the_session(start_server, pair):
+    server = start_server("--recovery-window", "1")
+    p = pair(server)
+    bob, watcher, bob_client = p.bob, p.watcher, p.bob_client
+    bearer = {"Authorization": f"Bearer {bob['token']}"}
+    assert requests.post(server.url + "/api/logout", headers=bearer, timeout=10).status_code == 204
+
+    drop_until_held(p)  # connected with it, the session stayed (docs/protocol.md)
+    bob_client.send("connect")
+    before, refusal = bob_client.until("connect_error")
+
+    assert [line for line in before if line["type"] == "event"] == []
+    assert refusal["message"] == "invalid token"
+    assert watcher.expect("user_left")["id"] == bob["id"]  # the window's end
+    assert watcher.call("forward", {"target": bob["id"]})["error"] == "target_offline"
+
+
+def test_with_recovery_off_nothing_is_held_nor_stamped(start_server, pair):
+    server = start_server("--recovery-window", "0")
+    p = pair(server)
+    bob, watcher, bob_client = p.bob, p.watcher, p.bob_client
+    assert watcher.call("forward", {"target": bob["id"], "n": 0}) == {"ok": True}
+    assert bob_client.expect("event")["offset"] is None
+
+    bob_client.send("drop")
+    bob_client.expect("disconnect")
+    assert watcher.expect("user_left", timeout=5)["id"] == bob["id"]
+    assert watcher.call("forward", {"target": bob["id"]})["error"] == "target_offline"
+    bob_client.send("connect")
+    events, connect_line = replayed(bob_client)
+
+    assert events == [] and connect_line["id"] != p.first["id"]
+    assert connect_line.get("recovered") is not True  # no pid: socket.io-client leaves it unset
+    bob_client.expect_event("presence")
+    assert watcher.expect("user_joined")["id"] == bob["id"]

@@ -3,12 +3,16 @@ SSUBSCRIBE on a Redis Cluster), against real servers started on free ports."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 from helpers.cluster import redis_topology
+from playwire.devserver import src_first
 from playwire.redis_client import Subscription, connect, is_valid_url, publish
 
 pytestmark = pytest.mark.cluster
@@ -55,3 +59,70 @@ def test_what_is_published_reaches_every_subscription(topology):
         assert message == {"type": "message", "channel": CHANNEL.encode(), "data": b"hello"}
         subscription.close()
     publisher.close()
+
+
+# Under gevent, as `playwire serve` runs: greenlets publish at once through one Publisher,
+# while a subscription reads on a greenlet of its own. Prints what it saw, as JSON.
+PUBLISHERS_SCRIPT = """
+from gevent import monkey; monkey.patch_all()
+import json, sys, gevent
+from playwire.redis_client import REDIS_ERRORS, Publisher, Subscription, connect
+
+url, channel, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+batches = []
+class CountingPublisher(Publisher):
+    def _send(self, batch):
+        batches.append(len(batch))
+        return super()._send(batch)
+
+subscription = Subscription(url, channel)
+publisher = CountingPublisher(connect(url), channel)
+readies = 1
+while publisher.publish("ready") < 1:  # until the SUBSCRIBE counts
+    readies += 1
+received = []
+def read():
+    for message in subscription.listen():
+        if message["data"] != b"ready":
+            received.append(message["data"].decode())
+        if len(received) == count:
+            return
+reader = gevent.spawn(read)
+greenlets = [gevent.spawn(publisher.publish, f"m{n}") for n in range(count)]
+gevent.joinall(greenlets, timeout=30)
+reader.join(timeout=30)
+failed = Publisher(connect("redis://127.0.0.1:1/0"), channel)
+def refused():
+    try:
+        failed.publish("lost")
+    except REDIS_ERRORS:
+        return "refused"
+errors = gevent.joinall([gevent.spawn(refused) for _ in range(20)], timeout=30)
+print(json.dumps({
+    "counts": [g.value for g in greenlets],
+    "received": received,
+    "batches": batches[readies:],
+    "refused": [g.value for g in errors],
+}))
+"""
+
+
+def test_publishes_under_gevent_are_pipelined_in_order(topology):
+    count = 300
+    result = subprocess.run(
+        [sys.executable, "-c", PUBLISHERS_SCRIPT, topology.url, CHANNEL + "-p", str(count)],
+        env=src_first(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.splitlines()[-1])
+    assert seen["counts"] == [1] * count  # each confirmed, with the subscription's count
+    assert seen["refused"] == ["refused"] * 20  # Redis away: every publisher told, none hangs
+    made = [f"m{n}" for n in range(count)]
+    if topology.url.startswith("redis+cluster"):  # SPUBLISH one by one, on pooled connections
+        assert seen["batches"] == [] and sorted(seen["received"]) == sorted(made)
+    else:  # all, in the order made, in a few round trips rather than 300
+        assert seen["received"] == made
+        assert sum(seen["batches"]) == count and len(seen["batches"]) <= 10, seen["batches"]

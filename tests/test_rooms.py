@@ -3,7 +3,13 @@ errors, and hooks that are not events; real servers, both transports."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
+
+from helpers.node import node_binary
+from helpers.server import REPO_ROOT
 
 NAMESPACES = ["/chat", "/forward", "/ping"]
 
@@ -182,6 +188,9 @@ HOOKS_AND_METHODS = [
     "dispatch",
     "on_join",
     "on_connect",
+    "open_session",
+    "close_session",
+    "trigger_event",
     "emit_to",
     "broadcast",
     "announce",
@@ -200,3 +209,41 @@ def test_hooks_and_methods_are_not_events(server, connect, namespace):
     # The client is still served normally, and nothing else reached it.
     assert join(client, "lobby")["room"] == "lobby"
     assert client.pending() == []
+
+
+def readme_match_snippet() -> str:
+    """The code of the README's "Rooms: a four-player match"."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("### Rooms: a four-player match") :]
+    start = section.index("```js\n") + len("```js\n")
+    return section[start : section.index("```\n", start)]
+
+
+def test_the_readme_four_player_match_works_as_written(start_server):
+    server = start_server()
+    players = [server.register() for _ in range(4)]
+    config = {
+        "url": server.url,
+        "snippet": readme_match_snippet(),
+        "players": [player["token"] for player in players],
+        "outsider": server.register()["token"],
+    }
+    result = subprocess.run(
+        [node_binary(), str(REPO_ROOT / "tests" / "readme_match.js")],
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    seen = json.loads(result.stdout)["players"]
+    ids = [player["id"] for player in players]
+    for n, player in enumerate(seen):
+        # Each player hears once of each who joins after it (and of their move and message,
+        # sent as they join), and of nobody outside the match.
+        assert player["added"] == ids[n + 1 :], n
+        assert player["removed"] == ([ids[-1]] if n < 3 else []), n
+        assert [move["sender"] for move in player["applied"]] == ids[n + 1 :], n
+        assert all(move["move"] == [2, 1] and "room" in move for move in player["applied"]), n
+        assert player["shown"] == ["gg"] * (4 - n), n

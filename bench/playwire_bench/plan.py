@@ -54,13 +54,19 @@ def execute(steps: list[Step], ctx: Context, registry: ProcessRegistry) -> list[
     for number, step in enumerate(steps, 1):
         names = ", ".join(s.name for s in step.scenarios)
         log(f"step {number}/{len(steps)}: run {step.run + 1}, {step.server.name}: {names}")
+        standalone = [s for s in step.scenarios if s.standalone is not None]
+        for scenario in standalone:
+            records.append(run_standalone(scenario, step.server, ctx, registry, step.run))
+        step_scenarios = tuple(s for s in step.scenarios if s.standalone is None)
+        if not step_scenarios:
+            continue
         try:
             with running_server(step.server, ctx, registry) as server:
-                for scenario in step.scenarios:
+                for scenario in step_scenarios:
                     records.append(run_one(scenario, server, ctx, registry, step.run))
         except RuntimeError as error:
             log(f"  {step.server.name} failed: {error}")
-            for scenario in step.scenarios:
+            for scenario in step_scenarios:
                 records.append(
                     record(step.run, scenario, step.server, {"ok": False, "error": str(error)})
                 )
@@ -79,6 +85,20 @@ def run_one(
         summary = "; ".join(f"{f['name']} = {format_value(f['value'])}" for f in entry["figures"])
         log(f"  {scenario.name}: {summary}")
     else:
+        log(f"  {scenario.name} FAILED: {result.get('error')}")
+    return entry
+
+
+def run_standalone(
+    scenario: Scenario, spec: ServerSpec, ctx: Context, registry: ProcessRegistry, run: int
+) -> dict:
+    """A scenario that starts its own servers (the cluster scenario)."""
+    try:
+        result = scenario.standalone(scenario, spec, ctx, registry)
+    except RuntimeError as error:
+        result = {"ok": False, "error": str(error)}
+    entry = record(run, scenario, spec, result)
+    if not result.get("ok"):
         log(f"  {scenario.name} FAILED: {result.get('error')}")
     return entry
 

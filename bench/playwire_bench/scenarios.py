@@ -10,6 +10,7 @@ from typing import Callable
 
 from playwire_bench import BENCH_DIR
 from playwire_bench.accounts import accounts_for, minted_accounts
+from playwire_bench.cluster import run_cluster, run_cluster_connect, run_cluster_fanout
 from playwire_bench.servers import LOADGEN_CPU, Context, ProcessRegistry, RunningServer
 
 
@@ -37,6 +38,9 @@ class Scenario:
     repeated: bool = True  # False: run once, whatever --runs says (the soak)
     timeout_s: Callable[[dict], float] = lambda params: 180.0
     minted: bool = False  # users with tokens minted by the runner, none registered
+    # Runs the scenario itself, servers included (the cluster scenario), instead of loadgen.js
+    # on one running server: (scenario, server spec, ctx, registry) -> result.
+    standalone: Callable[..., dict] | None = None
 
 
 def throughput_figures(transport: str) -> Callable[[dict], list[Figure]]:
@@ -96,6 +100,20 @@ def soak_figures(result: dict) -> list[Figure]:
     ]
 
 
+def soak_drops_figures(result: dict) -> list[Figure]:
+    name = f"soak with {result['dropping_sessions']} of {result['sessions']} dropping"
+    counts = [
+        ("lost", "lost", "lower"),
+        ("duplicated", "duplicated", "lower"),
+        ("reordered", "reordered", "lower"),
+        ("drops", "drops", "info"),
+        ("recovered", "recoveries", "info"),
+        ("not recovered", "failed_recoveries", "lower"),
+        ('acks "held"', "held_acks", "info"),
+    ]
+    return [Figure(f"{name}: {label}", result[key], better) for label, key, better in counts]
+
+
 def connect_figures(result: dict) -> list[Figure]:
     n = result["users"]
     name = f"connect {n:,} distinct users to /chat"
@@ -128,6 +146,31 @@ def rooms_figures(result: dict) -> list[Figure]:
     ]
 
 
+def cluster_figures(result: dict) -> list[Figure]:
+    name = f"cluster, forward throughput, {result['pairs']} pairs"
+    return [
+        Figure(f"{name}: single node (msgs/s)", result["single_msgs_per_s"], "higher"),
+        Figure(f"{name}: cluster node (msgs/s)", result["cluster_msgs_per_s"], "higher"),
+        Figure(f"{name}: cluster node / single node (x)", result["cluster_to_single"], "higher"),
+        Figure(
+            f"{name}: CPU of the node holding none of the users (% of the serving node's)",
+            result["foreign_cpu_percent"],
+            "lower",
+        ),
+    ]
+
+
+def cluster_comparison_figures(name: str, unit: str) -> Callable[[dict], list[Figure]]:
+    def figures(result: dict) -> list[Figure]:
+        return [
+            Figure(f"{name}: single node ({unit})", result["single"], "higher"),
+            Figure(f"{name}: cluster of two ({unit})", result["cluster"], "higher"),
+            Figure(f"{name}: cluster / single node (x)", result["cluster_to_single"], "higher"),
+        ]
+
+    return figures
+
+
 def connect_scenario(users: int, smoke_users: int) -> Scenario:
     """``users`` distinct users connecting to a fresh server's /chat, 50 in flight."""
     return Scenario(
@@ -148,6 +191,14 @@ def pairs_users(params: dict) -> int:
 
 THROUGHPUT_FULL = {"pairs": 50, "window": 8, "warmupMs": 2000, "durationMs": 10000}
 THROUGHPUT_SMOKE = {"pairs": 2, "window": 4, "warmupMs": 200, "durationMs": 500}
+FANOUT_FULL = {
+    **{"sessions": 200, "senders": 10, "startRate": 10, "maxRate": 5000},
+    **{"refineSteps": 2, "stepMs": 5000, "drainMs": 3000},
+}
+FANOUT_SMOKE = {
+    **{"sessions": 5, "senders": 2, "startRate": 20, "maxRate": 40},
+    **{"refineSteps": 0, "stepMs": 300, "drainMs": 1000},
+}
 
 SCENARIOS = {
     scenario.name: scenario
@@ -186,14 +237,8 @@ SCENARIOS = {
         Scenario(
             name="fanout",
             loadgen_scenario="fanout",
-            full_params={
-                **{"sessions": 200, "senders": 10, "startRate": 10, "maxRate": 5000},
-                **{"refineSteps": 2, "stepMs": 5000, "drainMs": 3000},
-            },
-            smoke_params={
-                **{"sessions": 5, "senders": 2, "startRate": 20, "maxRate": 40},
-                **{"refineSteps": 0, "stepMs": 300, "drainMs": 1000},
-            },
+            full_params=FANOUT_FULL,
+            smoke_params=FANOUT_SMOKE,
             users_needed=lambda params: params["sessions"],
             figures=fanout_figures,
             timeout_s=lambda params: 300.0,
@@ -222,6 +267,62 @@ SCENARIOS = {
             repeated=False,
             timeout_s=lambda params: params["durationMs"] / 1000 + 180,
         ),
+        Scenario(
+            name="soak-drops",
+            loadgen_scenario="soakDrops",
+            full_params={
+                **{"sessions": 1000, "totalRate": 500, "drainMs": 10000},
+                **{"dropFraction": 0.05, "dropEveryMs": 3000, "reconnectionDelayMs": 1000},
+                "reconnectWaitMs": 30000,
+            },
+            smoke_params={
+                **{"sessions": 8, "totalRate": 100, "drainMs": 3000},
+                **{"dropFraction": 0.25, "dropEveryMs": 200, "reconnectionDelayMs": 100},
+                "reconnectWaitMs": 10000,
+            },
+            users_needed=lambda params: params["sessions"],
+            figures=soak_drops_figures,
+            minted=True,  # registering 1,000 accounts (argon2) took longer than the soak
+            repeated=False,
+            timeout_s=lambda params: params["durationMs"] / 1000 + 180,
+        ),
+        Scenario(
+            name="cluster",
+            loadgen_scenario="throughput",
+            full_params=THROUGHPUT_FULL,
+            smoke_params=THROUGHPUT_SMOKE,
+            users_needed=pairs_users,
+            figures=cluster_figures,
+            minted=True,
+            standalone=run_cluster,
+            timeout_s=lambda params: 240.0,
+        ),
+        Scenario(
+            name="cluster-fanout",
+            loadgen_scenario="fanout",
+            full_params=FANOUT_FULL,
+            smoke_params=FANOUT_SMOKE,
+            users_needed=lambda params: params["sessions"],
+            figures=cluster_comparison_figures(
+                "cluster, chat fan-out, half the sessions on each node", "deliveries/s"
+            ),
+            minted=True,
+            standalone=run_cluster_fanout,
+            timeout_s=lambda params: 300.0,
+        ),
+        Scenario(
+            name="cluster-connect",
+            loadgen_scenario="connect",
+            full_params={"users": 1000, "namespace": "/chat", "settleMs": 2000},
+            smoke_params={"users": 10, "namespace": "/chat", "settleMs": 200},
+            users_needed=lambda params: params["users"],
+            figures=cluster_comparison_figures(
+                "cluster, distinct users connecting to one node", "connections/s"
+            ),
+            minted=True,
+            standalone=run_cluster_connect,
+            timeout_s=lambda params: 120.0 + params["users"] * 0.1,
+        ),
         connect_scenario(1000, 10),
         connect_scenario(5000, 20),
         connect_scenario(10000, 30),
@@ -247,8 +348,9 @@ SCENARIOS = {
 
 def scenario_params(scenario: Scenario, ctx: Context) -> dict:
     params = dict(scenario.smoke_params if ctx.smoke else scenario.full_params)
-    if scenario.name == "soak":
+    if scenario.name in ("soak", "soak-drops"):
         params["durationMs"] = int(ctx.soak_seconds * 1000)
+    if scenario.name == "soak":
         params["closeSettleMs"] = 200 if ctx.smoke else 2000
     elif ctx.duration_seconds is not None and "durationMs" in params:
         params["durationMs"] = int(ctx.duration_seconds * 1000)
@@ -263,7 +365,11 @@ def users_for(scenario: Scenario, server: RunningServer, ctx: Context, params: d
 
 
 def run_loadgen(
-    scenario: Scenario, server: RunningServer, ctx: Context, registry: ProcessRegistry
+    scenario: Scenario,
+    server: RunningServer,
+    ctx: Context,
+    registry: ProcessRegistry,
+    extra: dict | None = None,
 ) -> dict:
     """Runs loadgen.js once and returns its JSON result line (``ok`` false on any failure)."""
     params = scenario_params(scenario, ctx)
@@ -278,6 +384,7 @@ def run_loadgen(
         "clockTicks": os.sysconf("SC_CLK_TCK"),
         "timeoutMs": int((timeout_s - 5) * 1000),
         "params": params,
+        **(extra or {}),
     }
     config_path = ctx.work_dir / "loadgen-config.json"
     config_path.write_text(json.dumps(config))

@@ -62,6 +62,8 @@ class ServerSpec:
     supports: frozenset
     env: Callable[[Context], dict[str, str]] = lambda ctx: {}
     note: str = ""
+    #: How to start it as a node of a cluster on the Redis at a URL (the cluster scenario).
+    cluster_command: Callable[[Context, int, str], list[str]] | None = None
 
 
 ALL_SCENARIO_NAMES = frozenset(
@@ -74,7 +76,10 @@ PLAYWIRE_SCENARIO_NAMES = ALL_SCENARIO_NAMES | {
     "connect-5000",
     "connect-10000",
     "rooms",
+    *("cluster", "cluster-fanout", "cluster-connect"),
 }
+# The soak with drops tests connection state recovery: it needs recovery on.
+RECOVERY_SCENARIO_NAMES = PLAYWIRE_SCENARIO_NAMES | {"soak-drops"}
 
 
 def playwire_command(ctx: Context, port: int, *extra: str) -> list[str]:
@@ -112,15 +117,21 @@ SERVERS = {
         ServerSpec(
             name="playwire",
             command=playwire_command,
+            cluster_command=lambda ctx, port, url: playwire_command(
+                ctx, port, "--message-queue", url
+            ),
             env=playwire_env,
             auth="token",
             protocol="socketio",
-            supports=PLAYWIRE_SCENARIO_NAMES,
+            supports=RECOVERY_SCENARIO_NAMES,
             note="playwire runs with " + " ".join(PLAYWIRE_RATE_FLAGS),
         ),
         ServerSpec(
             name="playwire-no-recovery",
             command=lambda ctx, port: playwire_command(ctx, port, *NO_RECOVERY),
+            cluster_command=lambda ctx, port, url: playwire_command(
+                ctx, port, *NO_RECOVERY, "--message-queue", url
+            ),
             env=playwire_env,
             auth="token",
             protocol="socketio",
@@ -134,9 +145,16 @@ SERVERS = {
                 str(BENCH_DIR / "ref_node_socketio.js"),
                 str(port),
             ],
+            # With @socket.io/redis-adapter, the cluster reference.
+            cluster_command=lambda ctx, port, url: [
+                ctx.node,
+                str(BENCH_DIR / "ref_node_socketio.js"),
+                str(port),
+                url,
+            ],
             auth="user_id",
             protocol="socketio",
-            supports=ALL_SCENARIO_NAMES,
+            supports=ALL_SCENARIO_NAMES | {"cluster", "cluster-fanout"},
         ),
         ServerSpec(
             name="flask-socketio",
@@ -197,12 +215,21 @@ class RunningServer:
 
 @contextlib.contextmanager
 def running_server(
-    spec: ServerSpec, ctx: Context, registry: ProcessRegistry
+    spec: ServerSpec,
+    ctx: Context,
+    registry: ProcessRegistry,
+    message_queue: str | None = None,
+    cpu: str = SERVER_CPU,
 ) -> Iterator[RunningServer]:
+    """A fresh server, ready; with ``message_queue``, a node of a cluster on that Redis."""
     port = devserver.free_port(HOST)
-    log_path = ctx.work_dir / f"{spec.name}-{port}.log"
+    if message_queue is None:
+        command, log_path = spec.command(ctx, port), ctx.work_dir / f"{spec.name}-{port}.log"
+    else:
+        command = spec.cluster_command(ctx, port, message_queue)
+        log_path = ctx.work_dir / f"{spec.name}-cluster-{port}.log"
     process = devserver.start(
-        ctx.pinned(SERVER_CPU, spec.command(ctx, port)),
+        ctx.pinned(cpu, command),
         log_path,
         append=False,
         env={**os.environ, **spec.env(ctx)},

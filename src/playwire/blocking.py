@@ -12,12 +12,20 @@ from typing import Any, Callable, TypeVar
 T = TypeVar("T")
 
 
+def under_gevent() -> bool:
+    """Whether gevent has patched the standard library (``playwire serve`` does; a test
+    process does not): greenlets, not threads, then share this process."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return monkey.is_module_patched("socket")
+
+
 def run_blocking(function: Callable[..., T], *args: Any) -> T:
     """``function(*args)``, on a worker thread when running under gevent."""
-    try:
-        from gevent import get_hub, monkey
-    except ImportError:
+    if not under_gevent():
         return function(*args)
-    if not monkey.is_module_patched("socket"):
-        return function(*args)
+    from gevent import get_hub
+
     return get_hub().threadpool.apply(function, args)

@@ -129,7 +129,7 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        serve_http(app, config.host, config.port)
+        serve_http(app, config.host, config.port, app.extensions.get("playwire_shutdown"))
     return 0
 
 

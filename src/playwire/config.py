@@ -162,6 +162,12 @@ class Config:
     recovery_max_events: int = _setting(
         1000, int, "Events kept for one session to replay; a held session past it is ended."
     )
+    shutdown_grace: float = _setting(
+        3.0,
+        float,
+        "Cluster: seconds a node stopped by SIGTERM waits for its clients to recover their "
+        "sessions on other nodes before it hands the rest over.",
+    )
 
     @property
     def instance_path(self) -> Path:
@@ -211,6 +217,7 @@ class Config:
             "max_outbox": self.max_outbox >= self.payload_limit,
             "recovery_window": self.recovery_window >= 0,
             "recovery_max_events": self.recovery_max_events >= 1,
+            "shutdown_grace": self.shutdown_grace >= 0,
         }
         for name, ok in checks.items():
             if not ok:

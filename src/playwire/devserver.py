@@ -129,10 +129,14 @@ def wait_until_ready(
 
 
 def wait_for_healthz(
-    process: subprocess.Popen, url: str, log_path: Path, timeout: float = READY_TIMEOUT_S
+    process: subprocess.Popen,
+    url: str,
+    log_path: Path,
+    timeout: float = READY_TIMEOUT_S,
+    path: str = "/healthz",
 ) -> None:
-    """Return once ``url + "/healthz"`` answers 200 (see :func:`wait_until_ready`)."""
-    wait_until_ready(process, lambda: answers_200(url + "/healthz"), log_path, url, timeout)
+    """Return once ``url + path`` answers 200 (see :func:`wait_until_ready`)."""
+    wait_until_ready(process, lambda: answers_200(url + path), log_path, url, timeout)
 
 
 def stop(
@@ -167,7 +171,7 @@ def tail(path: Path, chars: int = 4000) -> str:
 
 class ServerProcess:
     """``python -m playwire serve`` on a free port (or ``port``) with its own instance folder
-    and a log, ``server.log``, in it; :meth:`start` returns once ``/healthz`` answers."""
+    and a log, ``server.log``, in it; :meth:`start` returns once ``/readyz`` answers."""
 
     def __init__(
         self,
@@ -199,12 +203,13 @@ class ServerProcess:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> ServerProcess:
-        """Start the process and wait until it answers ``/healthz`` (``timeout`` seconds)."""
+        """Start the process and wait until it answers ``/readyz`` (``timeout`` seconds)."""
         self.instance_dir.mkdir(parents=True, exist_ok=True)
         command = serve_command(self.port, self.instance_dir, *self.flags, python=self.python)
         self.process = start(command, self.log_path, env=src_first(self.src), cwd=self.cwd)
         try:
-            wait_for_healthz(self.process, self.url, self.log_path, timeout)
+            # /readyz: a cluster node is subscribed to the message queue by then.
+            wait_for_healthz(self.process, self.url, self.log_path, timeout, "/readyz")
         except RuntimeError:
             self.stop()
             raise

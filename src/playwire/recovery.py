@@ -11,7 +11,10 @@ A :class:`SessionLog` is what one session was sent: the last ``--recovery-max-ev
 events, each with its offset, kept while the session is connected (a dropped connection may
 have lost what was in flight) and while it is held after a drop. Offsets come from one
 process-wide :class:`Offsets` counter, so a broadcast stamps one offset shared by all its
-recipients and is encoded once.
+recipients and is encoded once. On a cluster, an event published for every node carries the
+offset its publisher gave it, so each node stamps it alike: an offset names one event
+cluster-wide, which is how a session moving between nodes gets each event once
+(:mod:`playwire.socketio.handover`).
 """
 
 from __future__ import annotations
@@ -64,8 +67,10 @@ class SessionLog:
         "entries",
         "held",
         "held_events",
+        "held_until",
         "limit",
         "mark",
+        "moving",
         "on_overflow",
         "pid",
         "timer",
@@ -86,6 +91,10 @@ class SessionLog:
         #: Entries ever added, and how many there were when the last ping was sent.
         self.added = 0
         self.mark: Optional[int] = None
+        #: When the window ends (``time.monotonic()``), while held.
+        self.held_until = 0.0
+        #: While the session moves to another node: it must not end meanwhile.
+        self.moving = False
 
     def add(self, entry: tuple[str, Any]) -> bool:
         """Keep ``(offset, packet)``, one tuple that every recipient of a broadcast shares (a
@@ -100,8 +109,12 @@ class SessionLog:
             self.on_overflow()
         return False
 
-    def hold(self, timer: Any, on_overflow: Callable[[], None]) -> None:
-        self.held, self.held_events = True, 0
+    def hold(
+        self, timer: Any, on_overflow: Callable[[], None], until: float = 0.0, events: int = 0
+    ) -> None:
+        """Keep what comes without sending it, until ``until``; ``events`` were kept while
+        held already (a session held on another node before it moved here)."""
+        self.held, self.held_events, self.held_until = True, events, until
         self.timer, self.on_overflow = timer, on_overflow
 
     def release(self) -> None:
@@ -124,6 +137,13 @@ class SessionLog:
             self.entries.popleft()
         self.mark = None
 
+    def added_since(self, count: int) -> Optional[list[tuple[str, Any]]]:
+        """The entries added since there were ``count``; None if some fell out already."""
+        new = self.added - count
+        if new > len(self.entries):
+            return None
+        return list(itertools.islice(self.entries, len(self.entries) - new, None))
+
     @property
     def overflowed(self) -> bool:
         return self.held_events > self.limit
@@ -131,11 +151,19 @@ class SessionLog:
     def since(self, offset: str) -> Optional[list[Any]]:
         """The packets after ``offset``, in order; None if ``offset`` is not kept (too old,
         or never sent here), so the session cannot be recovered."""
+        entries = self.entries_since(offset)
+        return None if entries is None else [packet for _, packet in entries]
+
+    def entries_since(self, offset: Optional[str]) -> Optional[list[tuple[str, Any]]]:
+        """The ``(offset, packet)`` entries after ``offset`` (all of them for None), as
+        :meth:`since` finds them."""
         if self.overflowed:
             return None
+        if offset is None:
+            return list(self.entries)
         for index in range(len(self.entries) - 1, -1, -1):
             if self.entries[index][0] == offset:
-                return [packet for _, packet in itertools.islice(self.entries, index + 1, None)]
+                return list(itertools.islice(self.entries, index + 1, None))
         return None
 
 

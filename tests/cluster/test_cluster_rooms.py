@@ -93,3 +93,52 @@ def test_chat_in_a_room_across_nodes(cluster, connect):
     expect(late, "presence", known)
     expect(late, "history", known)
     assert [m["message"] for m in late.call("join", {"room": room})["history"]] == ["hi guild"]
+
+
+def test_room_and_presence_limits_hold_across_nodes(start_cluster, connect):
+    cluster = start_cluster(
+        *("--max-room-users", "2", "--max-rooms-per-session", "1"),
+        *("--presence-limit", "3", "--presence-count-interval", "0.5"),
+    )
+    p, q, r = layout(cluster)
+    alice, bob, carol, dave, erin = (q.register() for _ in range(5))
+    known = {user["id"] for user in (alice, bob, carol, dave, erin)}
+    tabs = {}
+    for name, node, account in (("alice", q, alice), ("bob", r, bob), ("carol", p, carol)):
+        tabs[name] = connect(node, "/forward", account["token"])
+        expect(tabs[name], "presence", known)
+
+    # The room's limits are counted in Redis, whichever node a session is on.
+    assert tabs["alice"].call("join", {"room": "duel"})["count"] == 1
+    assert tabs["bob"].call("join", {"room": "duel"})["count"] == 2
+    ack = tabs["carol"].call("join", {"room": "duel"})
+    assert ack["ok"] is False and ack["error"] == "room_full"
+    tabs["bob2"] = connect(q, "/forward", bob["token"])
+    expect(tabs["bob2"], "presence", known)
+    assert tabs["bob2"].call("join", {"room": "duel"})["count"] == 2  # a second tab fits
+    assert tabs["bob2"].call("join", {"room": "other"})["error"] == "too_many_rooms"
+
+    # A fourth user (on R) takes the namespace above the limit on every node.
+    tabs["dave"] = connect(r, "/forward", dave["token"])
+    limited = {"users": [], "count": 4, "limited": True}
+    assert expect(tabs["dave"], "presence", known) == limited
+    assert wait_for(tabs["alice"], lambda name, _: name == "presence")[1] == limited
+    tabs["erin"] = connect(p, "/forward", erin["token"])
+    assert expect(tabs["erin"], "presence", known)["count"] == 5
+    name, count = tabs["alice"].next()
+    while count != {"count": 5}:  # (a node other than the switch's may repeat 4 first)
+        assert (name, count) == ("presence_count", {"count": 4})
+        name, count = tabs["alice"].next()
+    assert name == "presence_count"
+    # target_offline stays exact, across nodes.
+    assert tabs["alice"].call("forward", {"target": erin["id"], "x": 1}) == {"ok": True}
+    ack = tabs["alice"].call("forward", {"target": max(known) + 1000, "x": 1})
+    assert ack["error"] == "target_offline"
+
+    # Down to Alice and Bob (below 0.9 x 3): every node's sessions get a complete presence.
+    for name in ("carol", "dave", "erin"):
+        tabs[name].close()
+    full = {"users": [member(alice), member(bob)], "count": 2}
+    for name in ("alice", "bob"):
+        complete = wait_for(tabs[name], lambda event, data: event == "presence" and data["users"])
+        assert complete[1] == full, name

@@ -8,10 +8,14 @@ other tabs and their targets sit on different nodes.
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
+import redis
 import requests
 
-from helpers.clients import drain_until_marker, expect, quiet
+from helpers.clients import EVENT_TIMEOUT, drain_until_marker, expect, quiet
 from helpers.server import PASSWORD, unique_name
 
 pytestmark = [pytest.mark.cluster, pytest.mark.every_topology]
@@ -86,6 +90,55 @@ def forward_players(cluster, connect):
     for name in ("alice1", "alice2"):
         assert expect(tabs[name], "user_joined", known)["id"] == bob["id"]
     return alice, bob, tabs, known
+
+
+#: The channel of python-socketio's Redis manager (the nodes' default).
+CHANNEL = "flask-socketio"
+
+
+def next_announcement(channel, event: str, user_id: int) -> bytes:
+    """The first message on the nodes' channel that announces ``event`` about ``user_id``."""
+    deadline = time.monotonic() + EVENT_TIMEOUT
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {event} of {user_id} on the channel"
+        message = channel.get_message(timeout=remaining)  # None also for the subscription
+        if message is None:
+            continue
+        parsed = json.loads(message["data"])
+        if parsed.get("event") == event and parsed["data"][0].get("id") == user_id:
+            return message["data"]
+
+
+@pytest.mark.topology("redis")
+def test_a_late_announcement_reaches_none_of_the_users_own_tabs(cluster, connect):
+    """A user's arrival, announced by one node, may reach another node after the user's
+    next tab connected there (the channel is late on a loaded node): that tab hears nothing
+    of its own user, everyone else hears it as sent. The test makes it late: it replays the
+    node's own message on the channel once the second tab is in."""
+    _, q, r = layout(cluster)
+    alice, bob = q.register(), r.register()
+    known = {alice["id"], bob["id"]}
+    watcher = connect(q, "/forward", alice["token"])
+    expect(watcher, "presence", known)
+    redis_client = redis.Redis.from_url(cluster.redis.url)
+    channel = redis_client.pubsub(ignore_subscribe_messages=True)
+    channel.subscribe(CHANNEL)
+    first_tab = connect(r, "/forward", bob["token"])
+    expect(first_tab, "presence", known)
+    announcement = next_announcement(channel, "user_joined", bob["id"])
+    channel.close()
+    assert expect(watcher, "user_joined", known)["id"] == bob["id"]
+    second_tab = connect(q, "/forward", bob["token"])
+    expect(second_tab, "presence", known)
+
+    assert redis_client.publish(CHANNEL, announcement) == len(cluster.nodes)
+    assert expect(watcher, "user_joined", known)["id"] == bob["id"]  # node Q read it
+    assert watcher.call("forward", {"target": bob["id"], "marker": "end"}) == {"ok": True}
+    end = {"target": bob["id"], "marker": "end", "sender": alice["id"]}
+    for tab in (first_tab, second_tab):
+        assert drain_until_marker(tab, "forwarded", "end", known) == [end]
+    redis_client.close()
 
 
 def test_forward_reaches_target_and_other_sender_tabs_once_across_nodes(cluster, connect):

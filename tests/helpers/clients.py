@@ -109,9 +109,8 @@ class EventClient:
         """Connect, or raise Refused with the server's reason.
 
         python-socketio's client cannot recover a session (docs/protocol.md, "Reconnecting
-        without losing a message"), and its clean disconnect may close the transport before
-        its DISCONNECT packet is written: so unless ``recovery``, a dict (or no) ``auth``
-        says ``"recovery": false`` and the session leaves at once when it drops.
+        without losing a message"): so unless ``recovery``, a dict (or no) ``auth`` says
+        ``"recovery": false`` and the session leaves at once when it drops.
 
         The client's own wait is skipped: on a refusal it disconnects by waiting for the
         pending long-poll to end, a whole ping interval; aborting is enough for a test.
@@ -184,6 +183,17 @@ class EventClient:
         closer.join(timeout=1)
 
     def _disconnect(self) -> None:
+        """python-engineio's client loses what ``disconnect()`` queues (the DISCONNECT and
+        the CLOSE) when its write loop is still finishing the previous POST at that moment:
+        the loop then sees the state "disconnecting" and ends unsent. Over long-polling the
+        server would hear nothing until the ping timeout. So the DISCONNECT is sent first and
+        waited for (the write loop marks a packet done once its POST has been answered), and
+        only then does ``disconnect()`` end the connection."""
+        leaving = socketio.packet.Packet(socketio.packet.DISCONNECT, namespace=self.namespace)
+        self.sio.eio.send(leaving.encode())
+        sending = self.sio.eio.queue
+        with sending.all_tasks_done:  # Queue.join(), with a timeout
+            sending.all_tasks_done.wait_for(lambda: not sending.unfinished_tasks, EVENT_TIMEOUT)
         self.sio.disconnect()
         self.http.close()
 

@@ -120,6 +120,10 @@ class Cluster:
         port = int(response.headers["X-Playwire-Node"].rsplit(":", 1)[1])
         return next(n for n, node in enumerate(self.nodes) if node.port == port)
 
+    def rolling_restart(self) -> None:
+        """Restart every node in turn with SIGTERM, as ``make cluster-restart`` does."""
+        deploy.rolling_restart(self.nodes, report=lambda line: None)
+
     def kill(self, index: int) -> None:
         """SIGKILL one node: it gets no chance to say goodbye."""
         self.nodes[index].kill()

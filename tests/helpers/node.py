@@ -10,7 +10,7 @@ import queue
 import shutil
 import subprocess
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -38,13 +38,15 @@ class NodeClient:
         url: str,
         namespace: str,
         auth: dict,
-        transport: str,
+        transport: str | list[str],
         reconnection: bool = True,
         report_pings: bool = False,
     ) -> None:
+        """``transport``: one, or a list to start with the first and upgrade (the official
+        client's default is ``["polling", "websocket"]``)."""
         options = {
             "auth": auth,
-            "transports": [transport],
+            "transports": transport if isinstance(transport, list) else [transport],
             "reconnection": reconnection,
             "reportPings": report_pings,
         }
@@ -58,13 +60,16 @@ class NodeClient:
         self.lines: queue.Queue = queue.Queue()
         #: The Engine.IO pings received (with ``report_pings``), apart from the lines.
         self.pings: queue.Queue = queue.Queue()
+        #: The connections' upgrades from long-polling to WebSocket, apart from the lines too.
+        self.upgrades: queue.Queue = queue.Queue()
         self._ids = itertools.count(1)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         for line in self.process.stdout:
             message = json.loads(line)
-            (self.pings if message["type"] == "ping" else self.lines).put(message)
+            apart = {"ping": self.pings, "upgrade": self.upgrades}
+            apart.get(message["type"], self.lines).put(message)
 
     def send(self, cmd: str, **fields: Any) -> None:
         self.process.stdin.write(json.dumps({"cmd": cmd, **fields}) + "\n")
@@ -87,6 +92,13 @@ class NodeClient:
             except queue.Empty:
                 raise AssertionError(f"no ping within {timeout}s") from None
 
+    def expect_upgrade(self, timeout: float = EVENT_TIMEOUT) -> None:
+        """Wait for the connection's upgrade from long-polling to WebSocket."""
+        try:
+            self.upgrades.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no upgrade within {timeout}s") from None
+
     def expect(self, kind: str, timeout: float = EVENT_TIMEOUT) -> dict:
         line = self.next(timeout)
         assert line["type"] == kind, f"expected {kind}, got {line}"
@@ -105,6 +117,13 @@ class NodeClient:
             if line["type"] == kind:
                 return before, line
             before.append(line)
+
+    def drain(self) -> list[dict]:
+        """What the client printed and nobody read yet."""
+        lines = []
+        while not self.lines.empty():
+            lines.append(self.lines.get_nowait())
+        return lines
 
     def call(self, event: str, data: Any, timeout: float = EVENT_TIMEOUT) -> Any:
         """Emit with an ack; the ack's data (events received meanwhile are kept)."""
@@ -138,3 +157,22 @@ def connected(client: NodeClient, first_event: Optional[str] = "presence") -> di
     if first_event is not None:
         client.expect_event(first_event)
     return line
+
+
+class ForwardsRead:
+    """What a Node client printed across its drops, read on demand: the ``n`` of each
+    ``forwarded`` event, and its connect and disconnect lines, in the order they came."""
+
+    def __init__(self, client: NodeClient) -> None:
+        self.client = client
+        self.received: list[Any] = []
+        self.connects: list[dict] = []
+
+    def until(self, done: Callable[[], bool]) -> None:
+        """Read until ``done()``."""
+        while not done():
+            line = self.client.next()
+            if line["type"] == "event" and line["event"] == "forwarded":
+                self.received.append(line["data"]["n"])
+            elif line["type"] in ("connect", "disconnect"):
+                self.connects.append(line)

@@ -135,7 +135,20 @@ def me():
 
 @bp.get("/healthz")
 def healthz():
+    """Alive: 200 whenever the process serves HTTP, also while Redis is away."""
     return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready for players: on a cluster node, 200 once it is subscribed to the message queue
+    (what other nodes send reaches its sessions, and it can take a session over from
+    another node), 503 before that and while Redis is away. A rolling restart stops the
+    next node only once the restarted one is ready; a single node is ready at once."""
+    queue = current_app.extensions["socketio"].server.manager
+    if getattr(queue, "subscribed", True):
+        return jsonify(status="ready")
+    return jsonify(status="not ready", reason="message queue not subscribed"), 503
 
 
 def _error_response(exc: PlaywireError):

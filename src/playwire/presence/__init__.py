@@ -147,5 +147,16 @@ class PresenceStore(ABC):
         """
         return []
 
+    def hand_over(self, namespace: str, sid: str) -> None:  # noqa: B027  (optional hook)
+        """The session moved to another node, which keeps it alive from now on: this node
+        stops renewing it. Nothing in the store changes (same sid, user and rooms). A
+        single node never moves sessions."""
+
+    def take_over(  # noqa: B027  (optional hook)
+        self, namespace: str, member: Member, sid: str, rooms: set[str]
+    ) -> None:
+        """A session moved here from another node (:meth:`hand_over`): this node renews it,
+        and its rooms, from now on, so that the sweep removes it if this node dies."""
+
     def close(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Release connections held by the store."""

@@ -14,6 +14,7 @@ from playwire.services import Services
 from playwire.socketio.chat import ChatNamespace
 from playwire.socketio.counting import start_presence_counter
 from playwire.socketio.forward import ForwardNamespace
+from playwire.socketio.handover import Handover
 from playwire.socketio.ping import PingNamespace
 from playwire.socketio.presence_keeper import start_presence_keeper
 from playwire.upstream.engineio import allow_poll_packets
@@ -73,6 +74,8 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
             if hasattr(handler, "logs"):
                 manager.keep_logs(namespace, handler.logs)
         server.eio.ping_listener = server.trim_logs
+        if queue is not None:
+            hand_sessions_over(app, server, queue, config.shutdown_grace)
     if config.admin_password:
         admin.instrument(server, config.admin_password)
     if queue is not None:
@@ -84,3 +87,16 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
     start_presence_counter(server, config.presence_count_interval)
     allow_poll_packets(config.max_poll_packets)
     install_unmasking()
+
+
+def hand_sessions_over(
+    app: Flask, server: PlaywireServer, queue: PlaywireRedisManager, grace: float
+) -> None:
+    """A cluster node's sessions move between nodes (playwire.socketio.handover): recovered
+    on whichever node their client reconnects to, and handed over when this node stops
+    (``app.extensions["playwire_shutdown"]``, which the HTTP server calls on SIGTERM)."""
+    handover = Handover(server, queue)
+    queue.handover = handover
+    for handler in handover.handlers():
+        handler.handover = handover
+    app.extensions["playwire_shutdown"] = lambda: handover.shut_down(grace)

@@ -15,7 +15,8 @@ validation, rate limits and error replies. Handlers run without Flask's request 
 
 The events a client may send are exactly the ``on_<event>`` methods that namespaces define,
 plus ``join`` and ``leave``: hooks (:meth:`PlaywireNamespace.after_connect`,
-:meth:`PlaywireNamespace.after_join`) and Flask-SocketIO's ``on_connect``/``on_disconnect``
+:meth:`PlaywireNamespace.after_join`) and the connection's lifecycle
+(:meth:`PlaywireNamespace.open_session`, :meth:`PlaywireNamespace.close_session`)
 are not events, and a client naming one gets ``unknown_event``.
 """
 
@@ -45,7 +46,8 @@ from playwire.validation import event_payload
 
 log = logging.getLogger(__name__)
 
-# Flask-SocketIO's lifecycle handlers: methods named like events that are not events.
+# Socket.IO's lifecycle events: a subclass's ``on_connect`` or ``on_disconnect`` (Flask-SocketIO's
+# names for its handlers) is not a client event.
 LIFECYCLE = frozenset({"connect", "disconnect"})
 
 
@@ -59,9 +61,14 @@ def announce(
 ) -> None:
     """Broadcast a presence change (``user_joined``, ``user_left``, ``presence``) to every
     session of ``namespace``, or of room ``to``, on every node; lost, not fatal, if the
-    message queue is down."""
+    message queue is down.
+
+    News about a user skips that user's own sessions: on a cluster the announcement of a
+    user's arrival on one node may reach another node after the user's next tab connected
+    there, and that tab must not hear of its own user's arrival."""
+    about = user_room(data["id"]) if "id" in data else None
     try:
-        server.emit(event, data, to=to, skip_sid=skip_sid, namespace=namespace)
+        server.manager.emit(event, data, namespace, room=to, skip_sid=skip_sid, except_room=about)
     except ServiceUnavailable:
         who = data.get("id", "(every user)")
         log.warning("message queue unavailable; %s of user %s not sent", event, who)
@@ -173,9 +180,22 @@ class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
         self.socketio.server.emit(event, data, skip_sid=skip_sid, namespace=self.namespace)
         return manager.held_by_last_emit
 
-    # -- connection lifecycle (called by Flask-SocketIO and PlaywireServer) --------------
+    # -- connection lifecycle (called by python-socketio and PlaywireServer) -------------
 
-    def on_connect(self, auth: Any = None) -> None:
+    def trigger_event(self, event: str, *args: Any) -> Any:
+        """python-socketio's call into a class-based namespace, the method it documents for
+        dispatching of one's own. Only ``connect`` and ``disconnect`` arrive here (client
+        events go to :meth:`dispatch`), and they run without the Flask request context
+        that Flask-SocketIO's version builds around each: it was an eighth of a connect's
+        CPU, for a session cookie that only a connect without a token needs."""
+        if event == "connect":
+            sid, environ, auth = args
+            return self.open_session(sid, environ, auth)
+        if event == "disconnect":
+            return self.close_session(*args)
+        return super().trigger_event(event, *args)
+
+    def open_session(self, sid: str, environ: dict, auth: Any = None) -> None:
         """Accept a connection only with a valid token (``auth`` or the session cookie).
 
         The session joins presence here, before python-socketio adds it to the namespace's
@@ -183,9 +203,8 @@ class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
         the new session ahead of its ``presence`` (a second tab would otherwise hear of its
         own user's arrival first). The client hears of all this in :meth:`accepted`.
         """
-        member, failure = self._authenticate(auth)
+        member, failure = self._authenticate(auth, environ)
         bucket = TokenBucket(self.config.rate_limit, self.config.rate_burst)
-        sid = flask.request.sid
         pending = PendingSession(Session(sid=sid, member=member, bucket=bucket), failure=failure)
         if self.recovers and wants_recovery(auth):
             pending.pid = new_pid()
@@ -226,29 +245,37 @@ class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
         pending = self._pending.get(sid)
         return pending.pid if pending is not None else None
 
-    def recover(self, environ: dict, auth: dict) -> Optional[tuple[str, str, list]]:
+    def recover(self, environ: dict, auth: dict, eio_sid: str) -> Optional[tuple[str, str, list]]:
         """``(sid, pid, missed packets)`` of the held session that ``auth`` (with ``pid``,
-        ``offset`` and the token) asks for, now connected again; None to connect afresh.
+        ``offset`` and the token) asks for, now connected again on ``eio_sid``; None to
+        connect afresh. On a cluster the session may be on another node: it moves here.
         A token that is no longer valid refuses the connection (ConnectionRefusedError)."""
         request = recovery_request(auth)
-        if request is None or request[0] not in self.pids:
+        if request is None or (request[0] not in self.pids and self.handover is None):
             return None
-        with environ["flask.app"].request_context(environ):  # the token may be the cookie
-            member, failure = self._authenticate(auth)
+        member, failure = self._authenticate(auth, environ)
         if failure is not None:
             return None  # a fresh connect tells the client that revocations are unavailable
         pid, offset = request
-        taken = self.take_held(pid, offset, member.id)
+        if pid in self.pids:
+            taken = self.take_held(pid, offset, member.id)
+        else:
+            taken = self.take_from_another_node(pid, offset, member, eio_sid)
         if taken is None:
             return None
         sid, missed = taken
         self.sessions[sid].member = member
         return sid, pid, missed
 
-    def on_disconnect(self, reason: Any = None) -> None:
+    def _new_session(
+        self, sid: str, member: Member, bucket: TokenBucket, rooms: set[str]
+    ) -> Session:
+        return Session(sid=sid, member=member, bucket=bucket, rooms=rooms)
+
+    def close_session(self, sid: str, reason: Any = None) -> None:
         """Forget the session; it leaves its rooms, and the namespace, announced as such."""
         self.services.metrics.disconnected(reason)
-        self.forget(flask.request.sid)
+        self.forget(sid)
 
     def forget(self, sid: str) -> None:
         """The session is gone: it leaves its rooms, and the namespace, announced as such."""
@@ -324,13 +351,17 @@ class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
         """Broadcast a presence change (to a room, or everyone): :func:`announce`."""
         announce(self.socketio.server, self.namespace, event, data, to=to, skip_sid=skip_sid)
 
-    def _authenticate(self, auth: Any) -> tuple[Member, Optional[ServiceUnavailable]]:
-        """The token's member, or a refusal. If revocations (Redis) cannot be read, the
-        session is let in to be told ``unavailable`` and disconnected, as when presence
-        cannot be joined."""
+    def _authenticate(
+        self, auth: Any, environ: dict
+    ) -> tuple[Member, Optional[ServiceUnavailable]]:
+        """The token's member (from ``auth``, else from the session cookie of the
+        connection's HTTP request ``environ``), or a refusal. If revocations (Redis) cannot
+        be read, the session is let in to be told ``unavailable`` and disconnected, as when
+        presence cannot be joined."""
         token = auth.get("token") if isinstance(auth, dict) else auth
         if token is None:
-            token = flask.session.get("token")
+            with environ["flask.app"].request_context(environ):
+                token = flask.session.get("token")
         if token is None:
             raise ConnectionRefusedError(errors.AUTHENTICATION_REQUIRED)
         tokens = self.services.tokens

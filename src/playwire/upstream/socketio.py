@@ -13,7 +13,9 @@
 - :class:`CountingManager`: emits by a shorter path, counting the sessions reached
   (deliveries metric).
 - :class:`RoomsBySession`: the rooms of each session, indexed (a disconnect was O(rooms)).
-- :class:`PlaywireRedisManager`: the message queue of a cluster, made to tell failures.
+- :class:`PlaywireRedisManager`: the message queue of a cluster, made to tell failures; an
+  event is published with its offset (one on every node), and the messages of a session
+  handover (:mod:`playwire.socketio.handover`) are read in their place among the events.
 - :class:`JsonPacket`: no scan for binary attachments; keep-latest forwards tagged.
 - ``PlaywireServer._handle_eio_message``: a Socket.IO packet that cannot be decoded closes
   its sender's connection.
@@ -35,7 +37,7 @@ from playwire.errors import ServiceUnavailable
 from playwire.forwarding import latest_tag
 from playwire.keep_latest import Tagged
 from playwire.recovery import HOLDING_REASONS, Offsets, SessionLog
-from playwire.redis_client import REDIS_ERRORS, Subscription, connect, publish
+from playwire.redis_client import REDIS_ERRORS, Publisher, Subscription, connect
 from playwire.upstream.engineio import EngineServer
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,9 @@ UPSTREAM = {
 }
 
 LISTEN_RETRY_MAX = 2.0
+#: How a session handover's messages begin on the message queue (not JSON: a node that does
+#: not know them, and upstream's dispatch, ignore them).
+HANDOVER_PREFIX = b"playwire-handover:"
 #: After this node's subscription was lost and came back, seconds during which its
 #: publishes are still answered ``unavailable``: the time every other node's listener takes,
 #: at most, to subscribe again (one retry delay, plus a margin for the connect).
@@ -161,7 +166,7 @@ class PlaywireServer(python_socketio.Server):
         buffers events until CONNECT, then sets ``recovered``). False: connect afresh."""
         namespace = handler.namespace
         try:
-            recovered = handler.recover(self.environ[eio_sid], auth)
+            recovered = handler.recover(self.environ[eio_sid], auth, eio_sid)
         except python_socketio.exceptions.ConnectionRefusedError as exc:
             refusal = packet.CONNECT_ERROR
             self._send_packet(eio_sid, self.packet_class(refusal, exc.error_args, namespace))
@@ -264,6 +269,10 @@ class CountingManager(python_socketio.Manager):
     deliveries: Optional[dict[str, int]] = None
     #: Held sessions the last emit reached (read by PlaywireNamespace.emit_to for its ack).
     held_by_last_emit = 0
+    #: The offset the next emit stamps, given by the node that published it (cluster-wide).
+    message_offset: Optional[str] = None
+    #: The room whose sessions the next emit skips, given by the node that published it.
+    message_except_room: Optional[str] = None
 
     def _recovery_logs(self) -> dict[str, dict[str, SessionLog]]:
         logs = self.__dict__.get("recovery_logs")
@@ -279,8 +288,12 @@ class CountingManager(python_socketio.Manager):
     # Replaces Manager.emit of python-socketio 5.18.1 for emits without a callback: the same
     # packet built once and the same loop; each packet handed to the recipient's socket as
     # engineio's Server.send_packet and _get_socket would (a closed one is skipped), a count
-    # of the sessions reached, and the recovery log of each session that has one.
+    # of the sessions reached, and the recovery log of each session that has one. And
+    # ``except_room``: the sessions in that room are skipped (Socket.IO's ``except()``, which
+    # python-socketio lacks), on every node.
     def emit(self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None, **kw):
+        except_room = kw.pop("except_room", None) or self.message_except_room
+        self.message_except_room = None
         if callback or namespace not in self.rooms:
             return super().emit(
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kw
@@ -294,17 +307,19 @@ class CountingManager(python_socketio.Manager):
             data = []
         if not isinstance(skip_sid, list):
             skip_sid = [skip_sid]
+        excluded = self.rooms[namespace].get(except_room) if except_room is not None else None
         logs = self._recovery_logs().get(namespace)
+        given, self.message_offset = self.message_offset, None
         plain, stamped, entry = None, None, None
         sockets = self.server.eio.sockets
         delivered = held = 0
         for sid, eio_sid in self.get_participants(namespace, room):
-            if sid in skip_sid:
+            if sid in skip_sid or (excluded and sid in excluded):
                 continue
             session_log = logs.get(sid) if logs else None
             if session_log is not None:
                 if stamped is None:
-                    offset = self.offsets.next()
+                    offset = given or self.offsets.next()
                     stamped = self._eio_packets(namespace, [event, *data, offset])
                     entry = (offset, stamped)
                 if not session_log.add(entry):
@@ -427,13 +442,15 @@ class PlaywireRedisManager(
         time_publish: Optional[Callable[[float], None]] = None,
     ) -> None:
         super().__init__(url, channel=channel)
-        self._publisher = connect(url, socket_timeout=5)
+        self._publisher = Publisher(connect(url, socket_timeout=5), self.channel)
         #: Whether this node is subscribed, i.e. receives what other nodes publish.
         self.subscribed = False
         #: None until the subscription is first lost; then when publishing may resume.
         self._settled_at: Optional[float] = None
         #: Called with ``perf_counter()`` of each publish's start, once it is done.
         self.time_publish = time_publish
+        #: Moves held sessions between nodes (playwire.socketio.handover), when recovery is on.
+        self.handover: Any = None
 
     # Replaces PubSubManager.emit of python-socketio 5.18.1 (its message rebuilt, binary and
     # callbacks left out): publish first, and deliver here only what was published.
@@ -451,6 +468,9 @@ class PlaywireRedisManager(
         """Publish, then deliver here; raise ServiceUnavailable if it cannot be published."""
         room = to or room
         if kwargs.get("ignore_queue") or callback is not None:
+            except_room = kwargs.pop("except_room", None)
+            if kwargs.get("ignore_queue"):  # delivered here at once: CountingManager.emit reads it
+                self.message_except_room = except_room
             return super().emit(
                 event,
                 data,
@@ -462,6 +482,7 @@ class PlaywireRedisManager(
             )
         message = {
             "method": "emit",
+            "host_id": self.host_id,  # second, for _listen's check of its own emits
             "event": event,
             "data": list(data) if isinstance(data, tuple) else [data],
             "binary": False,
@@ -469,21 +490,67 @@ class PlaywireRedisManager(
             "room": room,
             "skip_sid": skip_sid,
             "callback": None,
-            "host_id": self.host_id,
         }
+        if kwargs.get("except_room") is not None:
+            message["except_room"] = kwargs["except_room"]
+        offsets = self.__dict__.get("offsets")
+        if offsets is not None:  # every node stamps this event with the same offset
+            message["offset"] = offsets.next()
         self._publish(message)
         self._handle_emit(message)
         return None
 
+    # Extends PubSubManager._handle_emit of python-socketio 5.18.1: the emit it makes stamps
+    # the offset the event was published with, and skips the sessions of its except_room
+    # (CountingManager.emit reads both first thing).
+    def _handle_emit(self, message):
+        self.message_offset = message.get("offset")
+        self.message_except_room = message.get("except_room")
+        try:
+            return super()._handle_emit(message)
+        finally:
+            self.message_offset = self.message_except_room = None
+
+    # Replaces RedisManager._listen of python-socketio 5.18.1 (its body, through the
+    # retrying listener below): a session handover's message (playwire.socketio.handover)
+    # goes to the handover, in its place among the events, and not to upstream's dispatch.
+    # And this node's own emits, which come back on the channel and which upstream's
+    # dispatch parses only to skip them by their host_id, are dropped unparsed: a cluster
+    # node serving its own users' forwards would otherwise read each of them twice.
+    def _listen(self):
+        channel = self.channel.encode("utf-8")
+        own_emit = self._own_emit_prefix()
+        for message in self._redis_listen_with_retries():
+            if message["channel"] != channel or message["type"] != "message":
+                continue
+            data = message.get("data")
+            if data is None or data.startswith(own_emit):
+                continue
+            if self.handover is not None and data.startswith(HANDOVER_PREFIX):
+                self.handover.received(data)
+                continue
+            yield data
+
+    def _own_emit_prefix(self) -> bytes:
+        """How the text of each of this node's emits begins, and no other node's (nor a
+        callback for this node: upstream's other methods put other keys first)."""
+        probe = self.json.dumps({"method": "emit", "host_id": self.host_id, "": 0})
+        return probe[: probe.index(self.host_id) + len(self.host_id) + 1].encode("utf-8")
+
     # Replaces RedisManager._publish of python-socketio 5.18.1, which logs a failure and
-    # carries on: here it raises, on a connection that is not the subscriber's (SPUBLISH
-    # on a Redis Cluster: playwire.redis_client.publish).
+    # carries on: here it raises, on a connection that is not the subscriber's, pipelined
+    # with the other greenlets' publishes (playwire.redis_client.Publisher; SPUBLISH on a
+    # Redis Cluster).
     def _publish(self, data: Any) -> Any:
+        return self.publish_text(self.json.dumps(data))
+
+    def publish_text(self, text: str) -> int:
+        """Publish ``text`` as it is; how many nodes (this one too) received it."""
         if self._settled_at is not None and time.monotonic() < self._settled_at:
             raise ServiceUnavailable("the message queue (Redis) is coming back; try again")
         started = perf_counter()
         try:
-            return publish(self._publisher, self.channel, self.json.dumps(data))
+            return self._publisher.publish(text)
         except REDIS_ERRORS as exc:
             raise ServiceUnavailable(
                 "the message queue (Redis) cannot be reached; try again"
