@@ -10,6 +10,8 @@ import time
 import pytest
 
 from helpers.clients import EventClient, expect, wait_for
+from helpers.redis_topologies import wait_until
+from playwire.devserver import answers_200
 
 pytestmark = pytest.mark.cluster
 
@@ -100,6 +102,10 @@ def test_a_sentinel_failover_loses_no_acknowledged_message(start_cluster, connec
         assert traffic.send()
     # Every acknowledged message arrived, once and in order; none that was refused.
     assert traffic.received_by(target, known) == traffic.acked
+    # Every node follows: each settles on its own clock, told by its /readyz.
+    for node in cluster.nodes:
+        ready_within = promoted_at + FOLLOW_BOUND_S - time.monotonic()
+        wait_until(lambda node=node: answers_200(node.url + "/readyz"), "ready", ready_within)
     # Chat (presence, history in PostgreSQL, the broadcast) is served on the new master too.
     chat = connect(cluster.nodes[2], "/chat", bob["token"])
     expect(chat, "presence", known)

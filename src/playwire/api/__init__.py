@@ -143,11 +143,15 @@ def healthz():
 def readyz():
     """Ready for players: on a cluster node, 200 once it is subscribed to the message queue
     (what other nodes send reaches its sessions, and it can take a session over from
-    another node), 503 before that and while Redis is away. A rolling restart stops the
-    next node only once the restarted one is ready; a single node is ready at once."""
+    another node), 503 before that, while Redis is away, and while the node still answers
+    ``unavailable`` after Redis came back (the other nodes may not be subscribed yet). A
+    rolling restart stops the next node only once the restarted one is ready; a single
+    node is ready at once."""
     queue = current_app.extensions["socketio"].server.manager
-    if getattr(queue, "subscribed", True):
+    if getattr(queue, "ready", True):
         return jsonify(status="ready")
+    if getattr(queue, "subscribed", True):
+        return jsonify(status="not ready", reason="message queue coming back"), 503
     return jsonify(status="not ready", reason="message queue not subscribed"), 503
 
 

@@ -544,6 +544,13 @@ class PlaywireRedisManager(
     def _publish(self, data: Any) -> Any:
         return self.publish_text(self.json.dumps(data))
 
+    @property
+    def ready(self) -> bool:
+        """Whether publishes are accepted: subscribed, and past the settling time that
+        follows a lost subscription (GET /readyz reads it)."""
+        settled_at = self._settled_at
+        return self.subscribed and (settled_at is None or time.monotonic() >= settled_at)
+
     def publish_text(self, text: str) -> int:
         """Publish ``text`` as it is; how many nodes (this one too) received it."""
         if self._settled_at is not None and time.monotonic() < self._settled_at:
