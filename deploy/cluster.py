@@ -143,6 +143,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="nginx's port")
     parser.add_argument("--first-node-port", type=int, default=5001)
     parser.add_argument(
+        "--node-ports",
+        help="the nodes' ports, comma-separated, instead of --nodes from --first-node-port",
+    )
+    parser.add_argument(
         "--redis",
         default="redis://127.0.0.1:6379/0",
         help="the nodes' --message-queue: redis://, redis+sentinel:// or redis+cluster:// "
@@ -168,6 +172,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"No Redis at {args.redis}: starting one", flush=True)
             others.append(start_redis(redis_url.port or 6379, state / "redis"))
         ports = [args.first_node_port + n for n in range(args.nodes)]
+        if args.node_ports:
+            ports = [int(port) for port in args.node_ports.split(",")]
         key = _secret_key(state)
         for n, port in enumerate(ports):
             node_dir = state / f"node-{n + 1}"

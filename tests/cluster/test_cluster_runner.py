@@ -37,11 +37,12 @@ class ClusterRunner:
         require_binary("nginx")
         self.state = state
         self.port = free_port()
-        first_node_port = free_port()
+        # Each node's port free on its own: the ports after a free one may be another
+        # test's (once seen: a node of this cluster could not bind its port).
+        node_ports = ",".join(str(free_port()) for _ in range(NODES))
         command = [
             *(sys.executable, str(REPO_ROOT / "deploy" / "cluster.py")),
-            *("--nodes", str(NODES), "--port", str(self.port)),
-            *("--first-node-port", str(first_node_port)),
+            *("--port", str(self.port), "--node-ports", node_ports),
             *("--redis", f"redis://127.0.0.1:{free_port()}/0"),  # none there: it starts one
             *("--database", database, "--state", str(state)),
         ]
