@@ -76,9 +76,9 @@ class CountingPublisher(Publisher):
         return super()._send(batch)
 
 subscription = Subscription(url, channel)
-publisher = CountingPublisher(connect(url), channel)
+publisher = CountingPublisher(connect(url))
 readies = 1
-while publisher.publish("ready") < 1:  # until the SUBSCRIBE counts
+while publisher.publish(channel, "ready") < 1:  # until the SUBSCRIBE counts
     readies += 1
 received = []
 def read():
@@ -88,13 +88,13 @@ def read():
         if len(received) == count:
             return
 reader = gevent.spawn(read)
-greenlets = [gevent.spawn(publisher.publish, f"m{n}") for n in range(count)]
+greenlets = [gevent.spawn(publisher.publish, channel, f"m{n}") for n in range(count)]
 gevent.joinall(greenlets, timeout=30)
 reader.join(timeout=30)
-failed = Publisher(connect("redis://127.0.0.1:1/0"), channel)
+failed = Publisher(connect("redis://127.0.0.1:1/0"))
 def refused():
     try:
-        failed.publish("lost")
+        failed.publish(channel, "lost")
     except REDIS_ERRORS:
         return "refused"
 errors = gevent.joinall([gevent.spawn(refused) for _ in range(20)], timeout=30)
@@ -126,3 +126,71 @@ def test_publishes_under_gevent_are_pipelined_in_order(topology):
     else:  # all, in the order made, in a few round trips rather than 300
         assert seen["received"] == made
         assert sum(seen["batches"]) == count and len(seen["batches"]) <= 10, seen["batches"]
+
+
+# Under gevent: one subscription (another node) whose channels come and go while it is
+# read, and a forward's publish to a user (PUBLISH_TO_USER). The channels share a hash tag,
+# as a namespace's do (playwire.routing): one shard, one connection, one order. Prints what
+# it saw, as JSON.
+ROUTES_SCRIPT = """
+from gevent import monkey; monkey.patch_all()
+import json, sys, gevent
+from playwire.redis_client import Publisher, Subscription, connect
+
+url = sys.argv[1]
+base, user, stranger = "{routes}", "{routes}:user:1", "{routes}:user:2"
+subscription = Subscription(url, base)
+received = []
+def read():
+    for message in subscription.listen():
+        received.append([message["channel"].decode(), message["data"].decode()])
+        if message["data"] == b"end":
+            return
+reader = gevent.spawn(read)
+publisher = Publisher(connect(url))
+seen = {"confirmed": subscription.add(user).wait(10)}
+# The other node holds the user: both copies go; nobody holds the stranger: none does.
+seen["heard"] = publisher.publish_to_user(user, "to-user", False, base, "then-base", False)
+seen["unheard"] = publisher.publish_to_user(stranger, "to-stranger", False, base, "never", False)
+# This node holds the stranger itself (it delivers without Redis): online, and the copy for
+# the stranger is not published, nobody else holding the channel; the base's copy is.
+seen["here"] = publisher.publish_to_user(stranger, "not-sent", True, base, "to-base", False)
+subscription.remove(user)
+seen["before_unsubscribed"] = 0
+deadline = gevent.time.time() + 10
+while publisher.publish(user, "before-unsubscribed") and gevent.time.time() < deadline:
+    seen["before_unsubscribed"] += 1  # heard: Redis has not run the UNSUBSCRIBE yet
+    gevent.sleep(0.01)  # polling Redis's view of the UNSUBSCRIBE
+seen["again"] = subscription.add(user).wait(10)
+seen["heard_again"] = publisher.publish(user, "again")
+publisher.publish(base, "end")
+reader.join(timeout=10)
+seen["received"] = received
+print(json.dumps(seen))
+"""
+
+
+def test_channels_come_and_go_and_a_publish_to_a_user_reaches_the_other_holders(topology):
+    result = subprocess.run(
+        [sys.executable, "-c", ROUTES_SCRIPT, topology.url],
+        env=src_first(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.splitlines()[-1])
+    assert seen["confirmed"] and seen["again"]  # each SUBSCRIBE confirmed
+    assert (seen["heard"], seen["unheard"], seen["here"]) == (True, False, True)
+    assert seen["heard_again"] == 1
+    # In the order published, on one connection; "never" followed an unheard publish, and
+    # what was published on the channel left arrived only while Redis counted it.
+    early = ["{routes}:user:1", "before-unsubscribed"]
+    assert seen["received"].count(early) == seen["before_unsubscribed"]
+    assert [message for message in seen["received"] if message != early] == [
+        ["{routes}:user:1", "to-user"],
+        ["{routes}", "then-base"],
+        ["{routes}", "to-base"],
+        ["{routes}:user:1", "again"],
+        ["{routes}", "end"],
+    ]

@@ -96,6 +96,12 @@ class Config:
     presence_ttl: float = _setting(
         30.0, float, "Cluster: seconds after which a dead node's sessions leave presence."
     )
+    unsubscribe_delay: float = _setting(
+        5.0,
+        float,
+        "Cluster: seconds a node stays subscribed to a room's channel after its last session "
+        "there left.",
+    )
     presence_limit: int = _setting(
         1000, int, "Users in a namespace above which presence is a count, not a list."
     )
@@ -197,6 +203,7 @@ class Config:
             "ping_interval": self.ping_interval > 0,
             "ping_timeout": self.ping_timeout > 0,
             "presence_ttl": self.presence_ttl > 0,
+            "unsubscribe_delay": self.unsubscribe_delay >= 0,
             "presence_limit": self.presence_limit >= 1,
             "presence_count_interval": self.presence_count_interval > 0,
             "max_rooms_per_session": self.max_rooms_per_session >= 1,

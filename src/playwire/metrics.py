@@ -112,6 +112,8 @@ class Metrics:
         #: Sessions each emit reached on this node, per namespace; None when off (the
         #: manager then counts nothing). Filled by the Socket.IO manager.
         self.deliveries: Optional[dict[str, int]] = {} if enabled else None
+        #: Messages a cluster node read from the queue, by kind of channel (playwire.routing).
+        self.queue_received: Optional[dict[str, int]] = {} if enabled else None
         self.queue_publish_seconds = LatencyHistogram(PUBLISH_BUCKETS)
         self.presence: Any = None
         self._rooms: dict[str, Callable[[], int]] = {}
@@ -222,12 +224,20 @@ class PlaywireCollector:
                 errors.add_metric([name, code], count)
         for name, count in sorted((self.metrics.deliveries or {}).items()):
             deliveries.add_metric([name], count)
+        queue_received = CounterMetricFamily(
+            "playwire_queue_received",
+            "Messages a cluster node read from the message queue, by kind of channel "
+            "(user, room, namespace, other), its own emits included.",
+            labels=["channel"],
+        )
+        for kind, count in sorted((self.metrics.queue_received or {}).items()):
+            queue_received.add_metric([kind], count)
         disconnects = CounterMetricFamily(
             "playwire_disconnects", "Sessions disconnected, by reason.", labels=["reason"]
         )
         for reason, count in list(self.metrics.disconnects.items()):
             disconnects.add_metric([reason], count)
-        yield from (received, errors, deliveries, disconnects)
+        yield from (received, errors, deliveries, queue_received, disconnects)
 
     @staticmethod
     def _histogram(

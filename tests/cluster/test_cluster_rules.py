@@ -92,8 +92,8 @@ def forward_players(cluster, connect):
     return alice, bob, tabs, known
 
 
-#: The channel of python-socketio's Redis manager (the nodes' default).
-CHANNEL = "flask-socketio"
+#: The channel of /forward's broadcasts (playwire.routing), which every node reads.
+CHANNEL = "flask-socketio:{/forward}"
 
 
 def next_announcement(channel, event: str, user_id: int) -> bytes:

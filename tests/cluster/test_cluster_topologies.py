@@ -156,28 +156,56 @@ def test_a_redis_cluster_shard_down_fails_only_what_lived_there(start_cluster, c
 
 
 @pytest.mark.topology("cluster")
-def test_the_message_queues_shard_down_is_unavailable_everywhere_then_resumes(
+def test_a_namespaces_channels_shard_down_is_unavailable_everywhere_then_resumes(
     start_cluster, connect
 ):
+    """/forward's channels live on the shard of its hash tag (playwire.routing), with its
+    presence: while that shard restarts, forwards are refused on every node; the nodes
+    subscribe again before any says ok, so everything acknowledged arrives. The shard of the
+    queue's own channel (other namespaces' emits) is not needed meanwhile."""
     cluster = start_cluster("--presence-ttl", str(PRESENCE_TTL))
     shards = cluster.redis
-    queue_shard = shards.shard_of("flask-socketio")  # the one channel of every emit
-    assert queue_shard != shards.shard_of("{/forward}")
+    forward_shard = shards.shard_of("flask-socketio:{/forward}")
+    assert forward_shard == shards.shard_of("{/forward}")
+    assert forward_shard != shards.shard_of("flask-socketio")
     _, bob, sender, target, _ = two_players(cluster, connect)
     traffic = Forwarder(sender, bob["id"])
     assert traffic.send()
 
-    shards.kill_shard(queue_shard)
+    shards.kill_shard(forward_shard)
     assert not traffic.send()
-    shards.restart_shard(queue_shard)
-    traffic.send_until_ok(time.monotonic() + OUTAGE_DEADLINE_S)
-    for _ in range(5):
-        assert traffic.send()
-    # Every node subscribed again before any said ok: everything acknowledged arrived.
-    acked, forwarded = traffic.acked, []
-    while len(forwarded) < len(acked):
-        try:
-            forwarded.append(wait_for(target, lambda name, _: name == "forwarded")[1]["n"])
-        except AssertionError:  # a timeout: say what did arrive
+    shards.restart_shard(forward_shard)
+    deadline = time.monotonic() + OUTAGE_DEADLINE_S
+    while True:  # the shard came back empty: Bob is offline until his node renews him
+        reply = sender.call("forward", {"target": bob["id"], "n": 0})
+        if reply == {"ok": True}:
             break
-    assert forwarded == acked, f"refused {traffic.refused}"
+        assert reply["error"] in ("unavailable", "target_offline"), reply
+        assert time.monotonic() < deadline, "forwarding did not resume"
+        time.sleep(RETRY_PAUSE_S)  # retrying while the nodes subscribe and renew presence
+    for n in range(2, 7):
+        assert sender.call("forward", {"target": bob["id"], "n": n}) == {"ok": True}
+    # Every acknowledged forward arrived, in order: the first, the one that resumed, then 5.
+    # (The renewal announces Alice to Bob again meanwhile, as after a Redis restart.)
+    forwarded = [wait_for(target, lambda name, _: name == "forwarded")[1]["n"] for _ in range(7)]
+    assert forwarded == [1, 0, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.topology("cluster")
+def test_the_queues_own_channel_down_leaves_playwires_namespaces_served(start_cluster, connect):
+    """The shard of the queue's own channel (python-socketio's, for namespaces that are not
+    Playwire's) down: forwards go on across nodes, but no node is ready (/readyz) until it
+    is back, and then every node is again."""
+    cluster = start_cluster("--presence-ttl", str(PRESENCE_TTL))
+    shards = cluster.redis
+    queue_shard = shards.shard_of("flask-socketio")
+    assert queue_shard != shards.shard_of("{/forward}")
+    _, bob, sender, target, known = two_players(cluster, connect)
+    shards.kill_shard(queue_shard)
+    for node in cluster.nodes:
+        wait_until(lambda node=node: not answers_200(node.url + "/readyz"), "not ready", 10)
+    assert sender.call("forward", {"target": bob["id"], "n": 1}) == {"ok": True}
+    assert expect(target, "forwarded", known)["n"] == 1
+    shards.restart_shard(queue_shard)
+    for node in cluster.nodes:
+        wait_until(lambda node=node: answers_200(node.url + "/readyz"), "ready", 20)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Optional
@@ -95,9 +94,6 @@ class RedisPresence(PresenceStore):
         # This node's sessions, which refresh() keeps alive. The lock keeps a refresh from
         # bringing back a session that left while the refresh was on its way.
         self._local: dict[tuple[str, str], Member] = {}
-        #: How many of this node's sessions each user has per namespace: a user with one
-        #: here is online without asking Redis (a forward's target, most often).
-        self._local_users: Counter[tuple[str, int]] = Counter()
         #: The rooms of this node's sessions, which refresh() restores with them.
         self._local_rooms: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
@@ -144,8 +140,6 @@ class RedisPresence(PresenceStore):
         return sorted(members, key=lambda member: member.id)
 
     def is_online(self, namespace: str, user_id: int) -> bool:
-        if self._local_users[(namespace, user_id)]:
-            return True
         with _unavailable_on_error():
             return bool(self._redis.hexists(namespace_keys(namespace)[2], str(user_id)))
 
@@ -187,18 +181,11 @@ class RedisPresence(PresenceStore):
                 self._local_rooms[(namespace, sid)] = set(rooms)
 
     def _remember(self, namespace: str, sid: str, member: Member) -> None:
-        if (namespace, sid) not in self._local:
-            self._local_users[(namespace, member.id)] += 1
         self._local[(namespace, sid)] = member
 
     def _forget(self, namespace: str, sid: str) -> None:
-        member = self._local.pop((namespace, sid), None)
+        self._local.pop((namespace, sid), None)
         self._local_rooms.pop((namespace, sid), None)
-        if member is not None:
-            key = (namespace, member.id)
-            self._local_users[key] -= 1
-            if not self._local_users[key]:
-                del self._local_users[key]
 
     def room_members(self, namespace: str, room: str) -> list[Member]:
         keys = [room_prefix(namespace) + room, namespace_keys(namespace)[3]]

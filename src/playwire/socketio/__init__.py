@@ -44,8 +44,11 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
     if config.message_queue:
         # A cluster node: python-socketio's Redis manager, made to report failed publishes.
         queue = PlaywireRedisManager(
-            config.message_queue, time_publish=services.metrics.time_publish
+            config.message_queue,
+            time_publish=services.metrics.time_publish,
+            unsubscribe_delay=config.unsubscribe_delay,
         )
+        queue.queue_received = services.metrics.queue_received
     manager = queue if queue is not None else PlaywireManager()
     manager.deliveries = services.metrics.deliveries
     server = PlaywireServer(
@@ -81,6 +84,8 @@ def init_app(app: Flask, services: Services, origins: OriginPolicy) -> None:
     if queue is not None:
         # Subscribe now: python-socketio would at the first connection, and what other nodes
         # publish meanwhile (that session's first broadcasts) would be lost.
+        # Each namespace of Playwire's on channels of its own (playwire.routing).
+        queue.route(server.namespace_handlers)
         server.manager_initialized = True
         queue.initialize()
     start_presence_keeper(server, services.presence, queue)

@@ -172,6 +172,18 @@ class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
         )
         return manager.held_by_last_emit
 
+    def emit_to_user(
+        self, rooms: list[str], event: str, data: dict, skip_sid: Optional[str] = None
+    ) -> Optional[int]:
+        """Send to a user's room (``rooms[0]``) and the other ``rooms``, only if the user has
+        a session on some node: None, sending nothing, if not. On a cluster, the count of
+        nodes subscribed to the user's channel tells, in the command that publishes."""
+        manager = self.socketio.server.manager
+        manager.held_by_last_emit = 0
+        if not manager.emit_to_user(event, data, self.namespace, rooms, skip_sid=skip_sid):
+            return None
+        return manager.held_by_last_emit
+
     def broadcast(self, event: str, data: dict, skip_sid: Optional[str] = None) -> int:
         """Send to every session in this namespace, on every node; return how many of this
         node's recipients were held sessions."""
@@ -212,6 +224,10 @@ class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
         if failure is not None:
             return
         try:
+            # In the user's room first: on a cluster node, what other nodes send the user
+            # reaches this node before anyone hears of the session (playwire.routing).
+            manager = self.socketio.server.manager
+            manager.enter_room_and_subscribe(sid, self.namespace, user_room(member.id))
             pending.change = self.presence.join(self.namespace, member, sid)
             if not pending.change.census.limited:
                 pending.members = self.presence.members(self.namespace)
@@ -233,7 +249,6 @@ class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
             return
         self.sessions[sid] = session
         self.keep_log(sid, pending.pid)
-        self.socketio.server.enter_room(sid, user_room(session.user_id), namespace=self.namespace)
         census = pending.change.census
         self.emit_to(sid, "presence", self._presence(census, pending.members))
         self._announce_change(pending.change, "user_joined", session.member, skip_sid=sid)

@@ -22,11 +22,12 @@ class ForwardNamespace(PlaywireNamespace):
             return held_ack(self._forward_to_room(session, data))
         target = target_of(data)
         check_latest(data)
-        if not self.presence.is_online(self.namespace, target):
-            raise EventError(TARGET_OFFLINE, f"user {target} has no session in /forward")
         rooms = recipient_rooms(session.user_id, target)
         message = stamped(data, session.user_id)
-        return held_ack(self.emit_to(rooms, "forwarded", message, skip_sid=session.sid))
+        held = self.emit_to_user(rooms, "forwarded", message, skip_sid=session.sid)
+        if held is None:
+            raise EventError(TARGET_OFFLINE, f"user {target} has no session in /forward")
+        return held_ack(held)
 
     def _forward_to_room(self, session: Session, data: dict) -> int:
         if "target" in data:

@@ -5,7 +5,8 @@ A client may reconnect to any node: nginx sends it elsewhere when its node is go
 long-polling requests follow the proxy's pinning, not the session. A node asked to recover
 a ``pid`` it does not hold *claims* it from the node that does, over the message queue that
 carries every event (Redis pub/sub), on which the nodes talk in messages of their own
-(:data:`~playwire.upstream.socketio.HANDOVER_PREFIX`):
+(:data:`~playwire.upstream.socketio.HANDOVER_PREFIX`), on the channel of the session's
+namespace (:mod:`playwire.routing`), which every node reads:
 
 1. ``claim`` (to every node): the new node asks for ``pid`` of user ``member``, after
    ``offset``. PUBLISH says how many nodes heard it; each answers ``none``, ``busy`` (the
@@ -14,7 +15,9 @@ carries every event (Redis pub/sub), on which the nodes talk in messages of thei
    was not held yet (its client saw the drop before the server did) and goes on keeping
    what is sent to it.
 2. The new node enters the session in its rooms, so it keeps what reaches it from then on
-   (without sending it), then publishes ``release`` on the same channel as the events.
+   (without sending it), waits until Redis confirmed their channels, then publishes
+   ``release``. One connection reads every channel of a namespace, in the order Redis ran
+   the publishes, so the holder reads ``release`` after every event published before it.
 3. The holder, reading ``release`` in its place among the events, forgets the session
    without a word to anyone (no leave: presence in Redis does not change, only which node
    renews it) and answers ``delta``: what it kept since ``state``. Every event published
@@ -108,14 +111,17 @@ class Handover:
 
     # -- the wire -------------------------------------------------------------------------
 
-    def _send(self, kind: str, **fields: Any) -> int:
-        """Publish a message of the handover; how many nodes (this one too) heard it."""
-        message = {"kind": kind, "from": self.host, **fields}
-        return self.queue.publish_text(HANDOVER_PREFIX.decode() + jsonlib.dumps(message))
+    def _send(self, kind: str, namespace: str, /, **fields: Any) -> int:
+        """Publish a message of the handover on the channel of ``namespace`` (its ``ns``),
+        where it is read in its place among the namespace's events; how many nodes (this
+        one too) heard it."""
+        message = {"kind": kind, "from": self.host, **fields, "ns": namespace}
+        text = HANDOVER_PREFIX.decode() + jsonlib.dumps(message)
+        return self.queue.publish_text(namespace, text)
 
     def _answer(self, claim: dict, kind: str, **fields: Any) -> None:
         try:
-            self._send(kind, to=claim["from"], req=claim["req"], **fields)
+            self._send(kind, claim["ns"], to=claim["from"], req=claim["req"], **fields)
         except ServiceUnavailable:
             log.warning("cannot answer %s's claim (Redis); it will connect afresh", claim["from"])
 
@@ -162,6 +168,10 @@ class Handover:
             self._answer(claim, "state", **state)
 
     def _on_release(self, release: dict) -> None:
+        # What this node sent the session before the release may not be in its log yet: a
+        # forward that reached it alone was not published, and is delivered here once its
+        # batch of publishes returns. Those deliveries first.
+        self.queue.wait_for_publishes()
         handler = self._handler(release["ns"])
         delta = handler.hand_over(release["pid"]) if handler is not None else None
         wire = None if delta is None else entries_to_wire(delta)
@@ -176,9 +186,9 @@ class Handover:
         ``("busy", None)`` if it is moving, ``("none", None)`` if no node has it."""
         req = f"{self._prefix}.{next(self._requests)}"
         answers = self._answers[req] = Queue()
-        fields = {"req": req, "ns": namespace, "pid": pid, "member": member, "offset": offset}
+        fields = {"req": req, "pid": pid, "member": member, "offset": offset}
         try:
-            pending = self._send("claim", **fields) - 1  # every other node answers
+            pending = self._send("claim", namespace, **fields) - 1  # every other node answers
         except ServiceUnavailable:
             pending = 0
         busy = False
@@ -205,7 +215,7 @@ class Handover:
         try:
             if answers is None:
                 return None
-            self._send("release", to=state["from"], req=req, ns=state["ns"], pid=state["pid"])
+            self._send("release", state["ns"], to=state["from"], req=req, pid=state["pid"])
             deadline = time.monotonic() + DELTA_TIMEOUT
             while True:
                 answer = answers.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -218,6 +228,10 @@ class Handover:
             return None
         finally:
             self._answers.pop(req, None)
+
+    def abandon(self, state: dict) -> None:
+        """The claim of ``state`` goes no further: its holder, never released, keeps it."""
+        self._answers.pop(state["req"], None)
 
     # -- stopping -------------------------------------------------------------------------
 
@@ -239,15 +253,18 @@ class Handover:
             if socket is not None and not socket.closed:
                 socket.close(wait=False, abort=True, reason=SHUTTING_DOWN)
         self._wait_until_moved(grace)
-        held = [
-            [handler.namespace, pid] for handler in self.handlers() for pid in handler.held_pids()
-        ]
-        if held:
+        asked = False
+        for handler in self.handlers():
+            held = [[handler.namespace, pid] for pid in handler.held_pids()]
+            if not held:
+                continue
             log.info("asking the other nodes to adopt %d held session(s)", len(held))
             try:
-                self._send("adopt", sessions=held)
+                self._send("adopt", handler.namespace, sessions=held)
+                asked = True
             except ServiceUnavailable:
                 log.warning("cannot ask for adoption (Redis): %d session(s) lost", len(held))
+        if asked:
             self._wait_until_moved(ADOPT_TIMEOUT)
         for handler in self.handlers():
             handler.end_all_held(SHUTTING_DOWN)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import gevent
 
+from playwire.errors import ServiceUnavailable
 from playwire.identity import Member
 from playwire.ratelimit import TokenBucket
 from playwire.recovery import SessionLog
@@ -296,7 +297,12 @@ class SessionRecovery:
         manager.basic_enter_room(sid, self.namespace, None, eio_sid=eio_sid)
         for channel in state["channels"]:
             manager.basic_enter_room(sid, self.namespace, channel, eio_sid=eio_sid)
-        released = self.handover.release(state)
+        try:
+            manager.wait_subscribed(self.namespace, state["channels"])
+            released = self.handover.release(state)
+        except ServiceUnavailable:  # its channels are not subscribed: it cannot come yet
+            self.handover.abandon(state)
+            released = None
         if released is None:  # the holder kept it (or died): undo, quietly
             self.logs.pop(sid, None)
             manager.basic_disconnect(sid, self.namespace)

@@ -8,6 +8,7 @@ an emit to that room reaches them from any node through the message queue.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -39,7 +40,7 @@ class RoomEvents:
             raise EventError(joined.refused, _refusal(joined.refused, self))
         if room not in session.rooms:
             session.rooms.add(room)
-            self.socketio.server.enter_room(session.sid, room_channel(room), self.namespace)
+            self._enter_room(session, room)
         if joined.first:
             self.announce_room(room, "user_joined", session.member, skip_sid=session.sid)
         users = [member.to_json() for member in joined.members]
@@ -84,6 +85,19 @@ class RoomEvents:
         """Tell a room's sessions of a member's arrival or departure."""
         data = {**member.to_json(), "room": room}
         self.announce(event, data, to=room_channel(room), skip_sid=skip_sid)
+
+    def _enter_room(self, session: Session, room: str) -> None:
+        """Into the python-socketio room, once what other nodes send to it reaches this
+        node (playwire.routing): the ack and the others' ``user_joined`` come after that.
+        Redis away: out of the room again, and ``unavailable``."""
+        manager = self.socketio.server.manager
+        try:
+            manager.enter_room_and_subscribe(session.sid, self.namespace, room_channel(room))
+        except ServiceUnavailable:
+            self._forget_room(session, room)
+            with contextlib.suppress(ServiceUnavailable):
+                self.presence.leave_room(self.namespace, room, session.member, session.sid)
+            raise
 
     def _forget_room(self, session: Session, room: str) -> None:
         session.rooms.discard(room)

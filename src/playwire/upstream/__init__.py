@@ -25,6 +25,9 @@ python-socketio 5.18.1 (:mod:`playwire.upstream.socketio`)
   - ``RedisManager.__init__``, ``PubSubManager.emit`` (its inter-node message rebuilt),
     ``RedisManager._publish``, ``RedisManager._redis_listen_with_retries``: publish first and
     fail loudly; listen on a connection of its own, retried every 2 s at most.
+  - ``RedisManager._listen``, ``BaseManager.basic_enter_room`` and ``basic_leave_room``
+    (``PlaywireRedisManager``): a channel per namespace, user and room where upstream has
+    one for everything (:mod:`playwire.routing`), subscribed while a local session needs it.
 
 python-socketio 5.18.1's Admin UI instrumentation (:mod:`playwire.upstream.socketio_admin`)
   - ``InstrumentedServer.instrument``: also reports the events PlaywireServer dispatches

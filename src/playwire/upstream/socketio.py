@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from time import perf_counter
 from typing import Any, Callable, Optional
 
@@ -38,6 +38,7 @@ from playwire.forwarding import latest_tag
 from playwire.keep_latest import Tagged
 from playwire.recovery import HOLDING_REASONS, Offsets, SessionLog
 from playwire.redis_client import REDIS_ERRORS, Publisher, Subscription, connect
+from playwire.routing import USER_ROOMS, Route, is_routed, kind_of, namespace_channel
 from playwire.upstream.engineio import EngineServer
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ HANDOVER_PREFIX = b"playwire-handover:"
 #: publishes are still answered ``unavailable``: the time every other node's listener takes,
 #: at most, to subscribe again (one retry delay, plus a margin for the connect).
 RESUBSCRIBE_SETTLE = LISTEN_RETRY_MAX + 0.5
+#: Seconds a session waits for Redis to confirm the channel of a room it enters.
+SUBSCRIBE_TIMEOUT = 5.0
 
 
 class JsonPacket(packet.Packet):
@@ -344,6 +347,22 @@ class CountingManager(python_socketio.Manager):
         self.held_by_last_emit += held
         return None
 
+    def enter_room_and_subscribe(self, sid: str, namespace: str, room: str) -> None:
+        """Put session ``sid`` in ``room`` (a cluster node also waits until what other nodes
+        send to the room reaches it: PlaywireRedisManager)."""
+        self.basic_enter_room(sid, namespace, room)
+
+    def wait_subscribed(self, namespace: str, rooms: Iterable[Any]) -> None:
+        """Return once what other nodes send to ``rooms`` reaches this node: at once here."""
+
+    def emit_to_user(self, event, data, namespace, rooms, skip_sid=None) -> bool:
+        """As :meth:`emit` to ``rooms`` (a user's, then others), only if a session is in the
+        first: False, sending nothing, if none is."""
+        if not self.rooms.get(namespace, {}).get(rooms[0]):
+            return False
+        self.emit(event, data, namespace=namespace, room=rooms, skip_sid=skip_sid)
+        return True
+
     def _eio_packets(self, namespace: str, data: list) -> list[eio_packet.Packet]:
         encoded = self.server.packet_class(packet.EVENT, namespace=namespace, data=data).encode()
         if not isinstance(encoded, list):
@@ -424,36 +443,126 @@ class PlaywireRedisManager(
     separate connections, so a failed publish does not tear down the subscription, and the
     listener retries every few seconds at most, not up to a minute.
 
+    Where upstream puts every emit on one channel that every node reads, each namespace of
+    Playwire's has its channels (:mod:`playwire.routing`): the namespace's, a user's and a
+    room's, read on one subscription per namespace (a *route*), so that a node reads only
+    what its own sessions need. A forward's ``target_offline`` is the count of nodes that
+    received the target user's channel.
+
     Delivery stays at most once: what other nodes publish while this node's subscription is
     down is lost for this node's clients. So that nothing is acknowledged ``ok`` that a node
-    missed, a node that lost its subscription answers ``unavailable`` until it has been
-    subscribed again for :data:`RESUBSCRIBE_SETTLE`: when Redis restarts, or Sentinel
-    promotes a replica, every node loses its subscription at once, and each is back within
-    that time of the next. CountingManager comes after PubSubManager in the MRO, so it counts
-    what is delivered here, from this node's emits and the other nodes'.
+    missed, a route that lost its subscription answers ``unavailable`` until it has been
+    subscribed again for :data:`RESUBSCRIBE_SETTLE`: when Redis (or the route's shard)
+    restarts, or Sentinel promotes a replica, every node loses that subscription at once,
+    and each is back within that time of the next. CountingManager comes after
+    PubSubManager in the MRO, so it counts what is delivered here, from this node's emits
+    and the other nodes'.
     """
 
     # Extends RedisManager.__init__ of python-socketio 5.18.1: a publishing connection of
-    # its own (upstream publishes and listens on one), and whether this node is subscribed.
+    # its own (upstream publishes and listens on one), and a channel per namespace, user
+    # and room (playwire.routing) where upstream has one for everything.
     def __init__(
         self,
         url: str,
         channel: str = "flask-socketio",
         time_publish: Optional[Callable[[float], None]] = None,
+        unsubscribe_delay: float = 5.0,
     ) -> None:
         super().__init__(url, channel=channel)
-        self._publisher = Publisher(connect(url, socket_timeout=5), self.channel)
-        #: Whether this node is subscribed, i.e. receives what other nodes publish.
-        self.subscribed = False
-        #: None until the subscription is first lost; then when publishing may resume.
-        self._settled_at: Optional[float] = None
+        self._publisher = Publisher(connect(url, socket_timeout=5))
+        self.unsubscribe_delay = unsubscribe_delay
+        #: The queue's own channel (other namespaces' emits), then one route per namespace
+        #: of Playwire's (:meth:`route`).
+        self._routes: dict[Optional[str], Route] = {None: self._new_route(self.channel)}
         #: Called with ``perf_counter()`` of each publish's start, once it is done.
         self.time_publish = time_publish
         #: Moves held sessions between nodes (playwire.socketio.handover), when recovery is on.
         self.handover: Any = None
+        #: Messages read from the queue by kind of channel (metrics on; playwire.routing).
+        self.queue_received: Optional[dict[str, int]] = None
+
+    def _new_route(self, channel: str) -> Route:
+        def later(delay: float, then: Callable) -> None:
+            # A channel is let go once what this node published while it held it has run
+            # (playwire.redis_client.Publisher.barrier): a forward's count relies on it.
+            def release() -> None:
+                self.server.sleep(delay)
+                self._publisher.barrier()
+                then()
+
+            self.server.start_background_task(release)
+
+        return Route(channel, self.unsubscribe_delay, later)
+
+    def route(self, namespaces: Iterable[str]) -> None:
+        """Give each of ``namespaces`` its channels (before :meth:`initialize`)."""
+        for namespace in namespaces:
+            self._routes[namespace] = self._new_route(namespace_channel(self.channel, namespace))
+
+    def _route_of(self, namespace: Optional[str]) -> Route:
+        return self._routes.get(namespace) or self._routes[None]
+
+    def channel_of(self, namespace: Optional[str], room: Any = None) -> str:
+        """The channel an emit to ``room`` of ``namespace`` travels on (None: all of it)."""
+        route = self._route_of(namespace)
+        if is_routed(room) and route.channel != self.channel:
+            return f"{route.channel}:{room}"
+        return route.channel
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether this node is subscribed, i.e. receives what other nodes publish."""
+        return all(route.subscription is not None for route in self._routes.values())
+
+    # Extends BaseManager.basic_enter_room of python-socketio 5.18.1: the first local
+    # session in a user's or room's room subscribes its channel.
+    def basic_enter_room(self, sid, namespace, room, eio_sid=None):
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if is_routed(room) and len(self.rooms[namespace][room]) == 1:
+            route = self._routes.get(namespace)
+            if route is not None:
+                route.hold(self.channel_of(namespace, room))
+
+    # Extends BaseManager.basic_leave_room of python-socketio 5.18.1: the last one leaving
+    # unsubscribes it (a room's after --unsubscribe-delay; a user's at once, so that
+    # PUBLISH's count says who is online).
+    def basic_leave_room(self, sid, namespace, room):
+        super().basic_leave_room(sid, namespace, room)
+        if is_routed(room) and room not in self.rooms.get(namespace, {}):
+            route = self._routes.get(namespace)
+            if route is not None:
+                delay = 0.0 if room.startswith(USER_ROOMS) else route.unsubscribe_delay
+                route.release(self.channel_of(namespace, room), delay)
+
+    def enter_room_and_subscribe(
+        self, sid: str, namespace: str, room: str, timeout: float = SUBSCRIBE_TIMEOUT
+    ) -> None:
+        """Put session ``sid`` in ``room`` and return once what other nodes send to the
+        room reaches this node; ServiceUnavailable (still in the room) if Redis did not
+        confirm within ``timeout``."""
+        self.basic_enter_room(sid, namespace, room)
+        self.wait_subscribed(namespace, [room], timeout)
+
+    def wait_subscribed(
+        self, namespace: str, rooms: Iterable[Any], timeout: float = SUBSCRIBE_TIMEOUT
+    ) -> None:
+        """Return once Redis confirmed the channels of ``rooms`` (entered by local
+        sessions); ServiceUnavailable if it did not within ``timeout``."""
+        route = self._routes.get(namespace)
+        if route is None:
+            return
+        deadline = time.monotonic() + timeout
+        for room in rooms:
+            if not is_routed(room):
+                continue
+            confirmed = route.confirmation(self.channel_of(namespace, room))
+            if confirmed is None or not confirmed.wait(max(0.0, deadline - time.monotonic())):
+                raise ServiceUnavailable("the message queue (Redis) cannot be reached; try again")
 
     # Replaces PubSubManager.emit of python-socketio 5.18.1 (its message rebuilt, binary and
-    # callbacks left out): publish first, and deliver here only what was published.
+    # callbacks left out): publish first, on the room's channel, and deliver here only what
+    # was published.
     def emit(
         self,
         event,
@@ -480,6 +589,44 @@ class PlaywireRedisManager(
                 callback=callback,
                 **kwargs,
             )
+        message = self._emit_message(event, data, namespace, room, skip_sid, kwargs)
+        if isinstance(room, list):  # each room on its channel, each session reached once
+            for one in room:
+                self._publish({**message, "room": one})
+        else:
+            self._publish(message)
+        self._handle_emit(message)
+        return None
+
+    def emit_to_user(self, event, data, namespace, rooms, skip_sid=None) -> bool:
+        """As :meth:`emit` to ``rooms`` (a user's, then the sender's), only if some node
+        holds a session of that user: False, sending nothing, if none does. One command
+        (playwire.redis_client.PUBLISH_TO_USER), which publishes each room's copy only if
+        another node holds the room: PUBLISH's subscribers, counted before it publishes,
+        are the nodes holding a session of the user."""
+        message = self._emit_message(event, data, namespace, rooms, skip_sid, {})
+        first = {**message, "room": rooms[0]}
+        if len(rooms) == 1:
+            reached = self._publish(first) > 0
+        else:
+            route = self._route_of(namespace)
+            target, sender = (self.channel_of(namespace, room) for room in rooms)
+            reached = self._send_publish(
+                route,
+                self._publisher.publish_to_user,
+                target,
+                self.json.dumps(first),
+                route.holds(target),
+                sender,
+                self.json.dumps({**message, "room": rooms[1]}),
+                route.holds(sender),
+            )
+        if not reached:
+            return False
+        self._handle_emit(message)
+        return True
+
+    def _emit_message(self, event, data, namespace, room, skip_sid, kwargs) -> dict:
         message = {
             "method": "emit",
             "host_id": self.host_id,  # second, for _listen's check of its own emits
@@ -496,9 +643,7 @@ class PlaywireRedisManager(
         offsets = self.__dict__.get("offsets")
         if offsets is not None:  # every node stamps this event with the same offset
             message["offset"] = offsets.next()
-        self._publish(message)
-        self._handle_emit(message)
-        return None
+        return message
 
     # Extends PubSubManager._handle_emit of python-socketio 5.18.1: the emit it makes stamps
     # the offset the event was published with, and skips the sessions of its except_room
@@ -511,25 +656,35 @@ class PlaywireRedisManager(
         finally:
             self.message_offset = self.message_except_room = None
 
-    # Replaces RedisManager._listen of python-socketio 5.18.1 (its body, through the
-    # retrying listener below): a session handover's message (playwire.socketio.handover)
-    # goes to the handover, in its place among the events, and not to upstream's dispatch.
-    # And this node's own emits, which come back on the channel and which upstream's
-    # dispatch parses only to skip them by their host_id, are dropped unparsed: a cluster
-    # node serving its own users' forwards would otherwise read each of them twice.
+    # Replaces RedisManager._listen of python-socketio 5.18.1 (its body): every route's
+    # subscription is read by a task of its own (each in order), into one inbox that
+    # upstream's dispatch reads. A session handover's message (playwire.socketio.handover)
+    # goes to the handover, in its place among its namespace's events, and not to
+    # upstream's dispatch. And this node's own emits, which come back on every channel it
+    # holds and which upstream's dispatch parses only to skip them by their host_id, are
+    # dropped unparsed.
     def _listen(self):
-        channel = self.channel.encode("utf-8")
-        own_emit = self._own_emit_prefix()
-        for message in self._redis_listen_with_retries():
-            if message["channel"] != channel or message["type"] != "message":
-                continue
-            data = message.get("data")
-            if data is None or data.startswith(own_emit):
-                continue
+        inbox = self.server.eio.create_queue()
+        for route in self._routes.values():
+            self.server.start_background_task(self._read, route, inbox)
+        while True:
+            data = inbox.get()
             if self.handover is not None and data.startswith(HANDOVER_PREFIX):
                 self.handover.received(data)
                 continue
             yield data
+
+    def _read(self, route: Route, inbox: Any) -> None:
+        own_emit = self._own_emit_prefix()
+        received = self.queue_received
+        for message in self._redis_listen_with_retries(route):
+            data = message.get("data")
+            if received is not None:
+                kind = kind_of(message["channel"])
+                received[kind] = received.get(kind, 0) + 1
+            if data is None or data.startswith(own_emit):
+                continue
+            inbox.put(data)
 
     def _own_emit_prefix(self) -> bytes:
         """How the text of each of this node's emits begins, and no other node's (nor a
@@ -540,24 +695,40 @@ class PlaywireRedisManager(
     # Replaces RedisManager._publish of python-socketio 5.18.1, which logs a failure and
     # carries on: here it raises, on a connection that is not the subscriber's, pipelined
     # with the other greenlets' publishes (playwire.redis_client.Publisher; SPUBLISH on a
-    # Redis Cluster).
+    # Redis Cluster), on the channel of the message's namespace (and room, for an emit).
     def _publish(self, data: Any) -> Any:
-        return self.publish_text(self.json.dumps(data))
+        namespace = data.get("namespace")
+        room = data.get("room") if data.get("method") == "emit" else None
+        route, text = self._route_of(namespace), self.json.dumps(data)
+        return self._send_publish(
+            route, self._publisher.publish, self.channel_of(namespace, room), text
+        )
 
     @property
     def ready(self) -> bool:
-        """Whether publishes are accepted: subscribed, and past the settling time that
-        follows a lost subscription (GET /readyz reads it)."""
-        settled_at = self._settled_at
-        return self.subscribed and (settled_at is None or time.monotonic() >= settled_at)
+        """Whether publishes are accepted on every route: subscribed, and past the settling
+        time that follows a lost subscription (GET /readyz reads it)."""
+        return all(route.ready() for route in self._routes.values())
 
-    def publish_text(self, text: str) -> int:
-        """Publish ``text`` as it is; how many nodes (this one too) received it."""
-        if self._settled_at is not None and time.monotonic() < self._settled_at:
+    def wait_for_publishes(self) -> None:
+        """Return once this node's publishes made so far have run, and the emits that
+        waited for them have been delivered here (playwire.redis_client.Publisher.barrier:
+        their greenlets resume first)."""
+        self._publisher.barrier()
+
+    def publish_text(self, namespace: str, text: str) -> int:
+        """Publish ``text`` as it is, on ``namespace``'s channel; how many nodes (this one
+        too) received it."""
+        route = self._route_of(namespace)
+        return self._send_publish(route, self._publisher.publish, route.channel, text)
+
+    def _send_publish(self, route: Route, publish: Callable[..., Any], *args: Any) -> Any:
+        """``publish(*args)`` on ``route``'s channels, unless the route is not settled."""
+        if route.settled_at is not None and time.monotonic() < route.settled_at:
             raise ServiceUnavailable("the message queue (Redis) is coming back; try again")
         started = perf_counter()
         try:
-            return self._publisher.publish(text)
+            return publish(*args)
         except REDIS_ERRORS as exc:
             raise ServiceUnavailable(
                 "the message queue (Redis) cannot be reached; try again"
@@ -567,24 +738,25 @@ class PlaywireRedisManager(
                 self.time_publish(started)
 
     # Replaces RedisManager._redis_listen_with_retries of python-socketio 5.18.1: a fresh
-    # subscription per attempt (SSUBSCRIBE on a Redis Cluster: playwire.redis_client's
-    # Subscription), retried within 2 s (upstream: up to 60), and `subscribed` kept.
-    def _redis_listen_with_retries(self):
+    # subscription per attempt, to every channel of the route (SSUBSCRIBE on a Redis
+    # Cluster: playwire.redis_client's Subscription), retried within 2 s (upstream: up to
+    # 60). While any route is not subscribed, ``subscribed`` is False; a route that lost
+    # its subscription refuses publishes until it has settled (see the class).
+    def _redis_listen_with_retries(self, route: Route):
         delay = 0.25
         while True:
             subscription = None
             try:
-                subscription = Subscription(self.redis_url, self.channel)
-                self.pubsub = subscription
-                self.subscribed = True
-                if self._settled_at is not None:
-                    self._settled_at = time.monotonic() + RESUBSCRIBE_SETTLE
-                log.info("subscribed to the message queue")
+                subscription = Subscription(self.redis_url, *route.channels())
+                route.attach(subscription)
+                if route.settled_at is not None:
+                    route.settled_at = time.monotonic() + RESUBSCRIBE_SETTLE
+                log.info("subscribed to %s", route.channel)
                 delay = 0.25
                 yield from subscription.listen()
             except REDIS_ERRORS as exc:
-                self.subscribed = False  # at once: the presence keeper reads it meanwhile
-                self._settled_at = float("inf")
+                route.detach()  # at once: the presence keeper reads `subscribed` meanwhile
+                route.settled_at = float("inf")
                 if subscription is not None:
                     subscription.close()
                 log.warning("message queue unreachable (%s); retrying in %.2fs", exc, delay)

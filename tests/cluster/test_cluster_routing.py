@@ -1,0 +1,137 @@
+"""What travels where on a cluster (docs/cluster.md, "What travels where"): a node receives
+only what its own sessions need, subscriptions follow the sessions, and ``target_offline``
+comes from the publish itself. Read on the wires: Redis's own view of its subscribers and
+commands, and each node's count of the messages it read (``playwire_queue_received``)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from cluster.test_cluster_rules import layout
+from helpers.clients import drain_until_marker, expect
+from test_metrics import scrape
+
+pytestmark = pytest.mark.cluster
+
+#: The nodes' default --unsubscribe-delay.
+UNSUBSCRIBE_DELAY = 5.0
+#: The channels of /forward (playwire.routing).
+FORWARD = "flask-socketio:{/forward}"
+
+
+def received_from_queue(node, kind: str) -> float:
+    """The node's ``playwire_queue_received_total{channel=kind}`` (0 before the first)."""
+    return scrape(node).get(("playwire_queue_received_total", (("channel", kind),)), 0.0)
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    """Poll Redis's view of a change a node makes on its own, within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the timeout"
+        time.sleep(0.05)  # polling Redis's state, not synchronising with the test
+
+
+def subscribers(cluster, channel: str) -> int:
+    """How many connections Redis counts as subscribed to ``channel``."""
+    client = redis.Redis.from_url(cluster.redis.url)
+    try:
+        return dict(client.pubsub_numsub(channel))[channel.encode()]
+    finally:
+        client.close()
+
+
+def test_a_node_without_the_users_receives_nothing_for_them(cluster, connect):
+    _, q, r = layout(cluster)
+    alice, bob, carol = q.register(), q.register(), r.register()
+    known = {alice["id"], bob["id"], carol["id"]}
+    idle = connect(r, "/forward", carol["token"])
+    expect(idle, "presence", known)
+    sender = connect(q, "/forward", alice["token"])
+    expect(sender, "presence", known)
+    target = connect(q, "/forward", bob["token"])
+    expect(target, "presence", known)
+    for _ in ("alice", "bob"):  # namespace-wide news: the idle node hears it
+        expect(idle, "user_joined", known)
+    assert subscribers(cluster, f"{FORWARD}:user:{bob['id']}") == 1
+    before = received_from_queue(r, "user")
+    for n in range(50):
+        sender.emit("forward", {"target": bob["id"], "n": n})
+    assert sender.call("forward", {"target": bob["id"], "marker": "end"}) == {"ok": True}
+    assert len(drain_until_marker(target, "forwarded", "end", known)) == 51
+    # One forward to Carol, published after all of those: once she has it, the idle node
+    # has read everything published before it, and it was the only user message it read.
+    assert sender.call("forward", {"target": carol["id"], "marker": "carol"}) == {"ok": True}
+    assert expect(idle, "forwarded", known)["marker"] == "carol"
+    assert received_from_queue(r, "user") == before + 1
+
+
+def test_a_users_channel_is_held_exactly_while_it_has_a_session(cluster, connect):
+    _, q, r = layout(cluster)
+    alice, bob = q.register(), r.register()
+    known = {alice["id"], bob["id"]}
+    channel = f"{FORWARD}:user:{bob['id']}"
+    watcher = connect(q, "/forward", alice["token"])
+    expect(watcher, "presence", known)
+    assert subscribers(cluster, channel) == 0
+    first = connect(r, "/forward", bob["token"])
+    expect(first, "presence", known)
+    # Subscribed before anyone heard of the session.
+    assert expect(watcher, "user_joined", known)["id"] == bob["id"]
+    assert subscribers(cluster, channel) == 1
+    second = connect(q, "/forward", bob["token"])
+    expect(second, "presence", known)
+    assert subscribers(cluster, channel) == 2  # one per node holding a session
+    second.close()
+    wait_until(lambda: subscribers(cluster, channel) == 1)
+    first.close()
+    assert expect(watcher, "user_left", known)["id"] == bob["id"]
+    wait_until(lambda: subscribers(cluster, channel) == 0)
+
+
+def test_a_rooms_channel_is_unsubscribed_after_the_delay(cluster, connect):
+    _, q, r = layout(cluster)
+    alice, bob = q.register(), r.register()
+    known = {alice["id"], bob["id"]}
+    room = f"routing-{alice['id']}"
+    channel = f"{FORWARD}:room:{room}"
+    player = connect(q, "/forward", alice["token"])
+    expect(player, "presence", known)
+    assert player.call("join", {"room": room})["ok"] is True
+    assert subscribers(cluster, channel) == 1  # confirmed before the ack
+    assert player.call("leave", {"room": room}) == {"ok": True}
+    assert subscribers(cluster, channel) == 1  # still: a rejoin does not churn
+    stats = redis.Redis.from_url(cluster.redis.url)
+    subscribes = stats.info("commandstats")["cmdstat_subscribe"]["calls"]
+    assert player.call("join", {"room": room})["ok"] is True
+    assert stats.info("commandstats")["cmdstat_subscribe"]["calls"] == subscribes
+    assert player.call("leave", {"room": room}) == {"ok": True}
+    left_at = time.monotonic()
+    wait_until(lambda: subscribers(cluster, channel) == 0, UNSUBSCRIBE_DELAY + 10)
+    assert time.monotonic() - left_at >= UNSUBSCRIBE_DELAY - 0.5
+    stats.close()
+
+
+def test_target_offline_comes_from_the_publish_without_a_lookup(cluster, connect):
+    _, q, r = layout(cluster)
+    alice, bob, stranger = q.register(), r.register(), q.register()
+    known = {alice["id"], bob["id"]}
+    sender = connect(q, "/forward", alice["token"])
+    expect(sender, "presence", known)
+    target = connect(r, "/forward", bob["token"])
+    expect(target, "presence", known)
+    expect(sender, "user_joined", known)
+    stats = redis.Redis.from_url(cluster.redis.url)
+    stats.config_resetstat()
+    assert sender.call("forward", {"target": bob["id"], "x": 1}) == {"ok": True}
+    assert expect(target, "forwarded", known)["x"] == 1
+    reply = sender.call("forward", {"target": stranger["id"], "x": 2})
+    assert reply["ok"] is False and reply["error"] == "target_offline"
+    commands = stats.info("commandstats")
+    stats.close()
+    assert "cmdstat_hexists" not in commands
+    # One script per forward: the count of the target's holders, and the publishes.
+    assert commands["cmdstat_eval"]["calls"] >= 2
