@@ -37,6 +37,20 @@ def first_message(subscription: Subscription, timeout: float = 10.0) -> dict:
     return received[0]
 
 
+def run_under_gevent(script: str, *args: str) -> dict:
+    """What ``script`` (one of the scripts below, which patch the standard library for
+    gevent first, as ``playwire serve`` does) printed last, as JSON."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=src_first(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
 def test_a_client_of_each_topology_reads_what_it_wrote(topology):
     assert is_valid_url(topology.url)
     client = connect(topology.url)
@@ -109,15 +123,7 @@ print(json.dumps({
 
 def test_publishes_under_gevent_are_pipelined_in_order(topology):
     count = 300
-    result = subprocess.run(
-        [sys.executable, "-c", PUBLISHERS_SCRIPT, topology.url, CHANNEL + "-p", str(count)],
-        env=src_first(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.splitlines()[-1])
+    seen = run_under_gevent(PUBLISHERS_SCRIPT, topology.url, CHANNEL + "-p", str(count))
     assert seen["counts"] == [1] * count  # each confirmed, with the subscription's count
     assert seen["refused"] == ["refused"] * 20  # Redis away: every publisher told, none hangs
     made = [f"m{n}" for n in range(count)]
@@ -171,15 +177,7 @@ print(json.dumps(seen))
 
 
 def test_channels_come_and_go_and_a_publish_to_a_user_reaches_the_other_holders(topology):
-    result = subprocess.run(
-        [sys.executable, "-c", ROUTES_SCRIPT, topology.url],
-        env=src_first(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.splitlines()[-1])
+    seen = run_under_gevent(ROUTES_SCRIPT, topology.url)
     assert seen["confirmed"] and seen["again"]  # each SUBSCRIBE confirmed
     assert (seen["heard"], seen["unheard"], seen["here"]) == (True, False, True)
     assert seen["heard_again"] == 1

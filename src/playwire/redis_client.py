@@ -144,7 +144,6 @@ class Subscription:
     """
 
     def __init__(self, url: str, *channels: str) -> None:
-        self.channel = channels[0]
         options = {
             "socket_keepalive": True,
             "decode_responses": False,
