@@ -13,7 +13,7 @@ import pytest
 
 from helpers.cluster import redis_topology
 from playwire.devserver import src_first
-from playwire.redis_client import Subscription, connect, is_valid_url, publish
+from playwire.redis_client import Publisher, Subscription, connect, is_valid_url
 
 pytestmark = pytest.mark.cluster
 
@@ -61,10 +61,11 @@ def test_a_client_of_each_topology_reads_what_it_wrote(topology):
 
 def test_what_is_published_reaches_every_subscription(topology):
     subscriptions = [Subscription(topology.url, CHANNEL) for _ in range(2)]
-    publisher = connect(topology.url)
+    client = connect(topology.url)
+    publisher = Publisher(client)
     # SUBSCRIBE is sent without waiting for its reply: publish until both count.
     for _ in range(100):
-        if publish(publisher, CHANNEL, "hello") == 2:
+        if publisher.publish(CHANNEL, "hello") == 2:
             break
     else:
         pytest.fail("the subscriptions never both counted")
@@ -72,7 +73,7 @@ def test_what_is_published_reaches_every_subscription(topology):
         message = first_message(subscription)
         assert message == {"type": "message", "channel": CHANNEL.encode(), "data": b"hello"}
         subscription.close()
-    publisher.close()
+    client.close()
 
 
 # Under gevent, as `playwire serve` runs: greenlets publish at once through one Publisher,
@@ -135,13 +136,18 @@ def test_publishes_under_gevent_are_pipelined_in_order(topology):
 
 
 # Under gevent: one subscription (another node) whose channels come and go while it is
-# read, and a forward's publish to a user (PUBLISH_TO_USER). The channels share a hash tag,
+# read, and a forward's publish to a user (PUBLISH_BATCH's ``u``). The channels share a hash tag,
 # as a namespace's do (playwire.routing): one shard, one connection, one order. Prints what
 # it saw, as JSON.
 ROUTES_SCRIPT = """
 from gevent import monkey; monkey.patch_all()
-import json, sys, gevent
+import json, sys, gevent, gevent.event
 from playwire.redis_client import Publisher, Subscription, connect
+
+def settled(later):  # a forward's publish returns a Later: wait here for its result
+    result = gevent.event.AsyncResult()
+    later.add_done_callback(lambda known: result.set(known.result()))
+    return result.get(timeout=10)
 
 url = sys.argv[1]
 base, user, stranger = "{routes}", "{routes}:user:1", "{routes}:user:2"
@@ -155,12 +161,13 @@ def read():
 reader = gevent.spawn(read)
 publisher = Publisher(connect(url))
 seen = {"confirmed": subscription.add(user).wait(10)}
+forward = publisher.publish_to_user
 # The other node holds the user: both copies go; nobody holds the stranger: none does.
-seen["heard"] = publisher.publish_to_user(user, "to-user", False, base, "then-base", False)
-seen["unheard"] = publisher.publish_to_user(stranger, "to-stranger", False, base, "never", False)
+seen["heard"] = settled(forward(user, "to-both", False, base, False))
+seen["unheard"] = settled(forward(stranger, "never", False, base, False))
 # This node holds the stranger itself (it delivers without Redis): online, and the copy for
 # the stranger is not published, nobody else holding the channel; the base's copy is.
-seen["here"] = publisher.publish_to_user(stranger, "not-sent", True, base, "to-base", False)
+seen["here"] = settled(forward(stranger, "to-base", True, base, False))
 subscription.remove(user)
 seen["before_unsubscribed"] = 0
 deadline = gevent.time.time() + 10
@@ -186,8 +193,8 @@ def test_channels_come_and_go_and_a_publish_to_a_user_reaches_the_other_holders(
     early = ["{routes}:user:1", "before-unsubscribed"]
     assert seen["received"].count(early) == seen["before_unsubscribed"]
     assert [message for message in seen["received"] if message != early] == [
-        ["{routes}:user:1", "to-user"],
-        ["{routes}", "then-base"],
+        ["{routes}:user:1", "to-both"],
+        ["{routes}", "to-both"],
         ["{routes}", "to-base"],
         ["{routes}:user:1", "again"],
         ["{routes}", "end"],

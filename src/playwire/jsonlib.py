@@ -38,6 +38,16 @@ def dumps(obj: Any, **_ignored: Any) -> str:
     return _std_dumps(obj)
 
 
+def dumpb(obj: Any) -> bytes:
+    """Compact JSON as UTF-8 bytes: :func:`dumps`, for what goes out as it is (a publish)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(obj)
+        except TypeError:
+            pass
+    return _std_dumps(obj).encode()
+
+
 def loads(text: str | bytes, **_ignored: Any) -> Any:
     """Parse JSON text; keyword arguments of ``json.loads`` are accepted and ignored."""
     if _orjson is not None:

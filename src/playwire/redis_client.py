@@ -8,8 +8,8 @@
 - ``redis+cluster://HOST:PORT[,HOST:PORT...]``: a Redis Cluster, those nodes being where
   its slot map is first read from.
 
-:func:`connect` gives a client of any of them; :func:`publish` and :class:`Subscription` are
-the pub/sub adapter: sharded pub/sub (SPUBLISH/SSUBSCRIBE) on a Redis Cluster, where a
+:func:`connect` gives a client of any of them; :class:`Publisher` and :class:`Subscription`
+are the pub/sub adapter: sharded pub/sub (SPUBLISH/SSUBSCRIBE) on a Redis Cluster, where a
 channel lives on the shard that owns its slot, and plain PUBLISH/SUBSCRIBE elsewhere.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any, Union
+from typing import Any, Optional, Union
 from urllib.parse import urlparse
 
 import redis
@@ -30,12 +30,15 @@ from redis.sentinel import Sentinel
 from socketio.redis_manager import parse_redis_sentinel_url
 
 from playwire.blocking import under_gevent
+from playwire.later import Later
 
 SENTINEL_SCHEME = "redis+sentinel"
 CLUSTER_SCHEME = "redis+cluster"
 SCHEMES = ("redis", "rediss", SENTINEL_SCHEME, CLUSTER_SCHEME)
 
 Client = Union[redis.Redis, RedisCluster]
+#: What is published: JSON text, or its UTF-8 bytes (which Redis takes without a copy).
+Message = Union[str, bytes]
 
 #: What a Redis that is away raises, whatever the topology: a Redis Cluster client raises
 #: RedisClusterException (not a RedisError) when it cannot map a slot to a reachable shard.
@@ -116,17 +119,6 @@ def is_cluster(client: Client) -> bool:
     return isinstance(client, RedisCluster)
 
 
-def publish(client: Client, channel: str, message: str) -> int:
-    """Publish on ``channel``: SPUBLISH on a Redis Cluster, else PUBLISH.
-
-    Returns how many subscribers received it (on a cluster: on the channel's shard, which is
-    where every :class:`Subscription` to it listens).
-    """
-    if is_cluster(client):
-        return client.spublish(channel, message)
-    return client.publish(channel, message)
-
-
 class Subscription:
     """A subscription to a set of channels on a connection of its own (SSUBSCRIBE on a
     Redis Cluster, where every channel of one Subscription must hash to one slot: the
@@ -161,6 +153,9 @@ class Subscription:
         #: SUBSCRIBEs sent and not confirmed yet, by channel: a channel left and entered
         #: again quickly counts as subscribed only once its last SUBSCRIBE is confirmed.
         self._unconfirmed: dict[bytes, int] = {}
+        #: The channels Redis has confirmed (and that were not removed since), read for
+        #: every forward (playwire.routing's Route.holds).
+        self.confirmed_channels: set[str] = set()
         try:
             for channel in channels:
                 self.add(channel)
@@ -178,13 +173,9 @@ class Subscription:
             self._subscribe(channel)
         return confirmed
 
-    def confirmed(self, channel: str) -> bool:
-        """Whether Redis has confirmed ``channel`` (and it was not removed since)."""
-        confirmed = self._confirmed.get(channel.encode("utf-8"))
-        return confirmed is not None and confirmed.is_set()
-
     def remove(self, channel: str) -> None:
         """Unsubscribe from ``channel``: what is published on it stops coming here."""
+        self.confirmed_channels.discard(channel)
         if self._confirmed.pop(channel.encode("utf-8"), None) is not None:
             self._unsubscribe(channel)
 
@@ -204,6 +195,7 @@ class Subscription:
         self._unconfirmed.pop(key, None)
         confirmed = self._confirmed.get(key)
         if confirmed is not None:
+            self.confirmed_channels.add(key.decode("utf-8"))
             confirmed.set()
 
     def unsubscribe(self, *channels: str) -> None:
@@ -215,39 +207,65 @@ class Subscription:
         self._client.close()
 
 
-#: A forward's delivery in one command: ARGV[1] to the other nodes subscribed to KEYS[1] (a
-#: user's channel), then, only if that user has a session anywhere, ARGV[2] to the other
-#: nodes subscribed to KEYS[2] (the sender's channel, for the sender's other tabs); ARGV[3]
-#: and ARGV[4] say whether the publishing node holds each channel itself (1 or 0): it
-#: delivers to its own sessions without Redis, and a channel that no other node holds is
-#: not published at all. The command names come last: PUBLISH and PUBSUB NUMSUB, or on a
-#: Redis Cluster SPUBLISH and PUBSUB SHARDNUMSUB (both channels hash to one slot).
-#: Returns whether the user has a session on some node (1 or 0).
-PUBLISH_TO_USER = """
+#: Publishes, run in one command: a batch of them, in order, for one round trip. ARGV[1] and
+#: ARGV[2] name the commands, PUBLISH and PUBSUB NUMSUB, or on a Redis Cluster SPUBLISH and
+#: PUBSUB SHARDNUMSUB; then each publish has its channels in KEYS and its fields in ARGV:
+#:
+#: - ``p``, one key, a message: PUBLISH; its result is the count of receivers.
+#: - ``u``, two keys (a user's channel, the sender's), a message, two flags: a forward's
+#:   delivery. The message goes to the other nodes subscribed to the user's channel; then,
+#:   only if that user has a session anywhere, to the other nodes subscribed to the
+#:   sender's channel (the sender's other tabs), unless it is the user's (a user forwarding
+#:   to itself: the first copy reached them). A node delivers what comes on a user's
+#:   channel to that user's sessions, so one text serves both. The flags say whether the
+#:   publishing node holds each channel itself (1 or 0): it delivers to its own sessions
+#:   without Redis, and a channel that no other node holds is not published at all. Its
+#:   result is whether the user has a session on some node (1 or 0).
+#:
+#: On a Redis Cluster a batch is one publish (whose channels hash to one slot).
+PUBLISH_BATCH = """
+local publish, count = ARGV[1], ARGV[2]
 local function others(channel, here)
-  return redis.call('PUBSUB', ARGV[6], channel)[2] - tonumber(here)
+  return redis.call('PUBSUB', count, channel)[2] - here
 end
-local reached = tonumber(ARGV[3]) == 1
-if others(KEYS[1], ARGV[3]) > 0 then
-  redis.call(ARGV[5], KEYS[1], ARGV[1])
-  reached = true
+local results, k, a = {}, 1, 3
+while a <= #ARGV do
+  if ARGV[a] == 'p' then
+    results[#results + 1] = redis.call(publish, KEYS[k], ARGV[a + 1])
+    k, a = k + 1, a + 2
+  else
+    local here, then_here = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local reached = here == 1
+    if others(KEYS[k], here) > 0 then
+      redis.call(publish, KEYS[k], ARGV[a + 1])
+      reached = true
+    end
+    if reached and KEYS[k + 1] ~= KEYS[k] and others(KEYS[k + 1], then_here) > 0 then
+      redis.call(publish, KEYS[k + 1], ARGV[a + 1])
+    end
+    results[#results + 1] = reached and 1 or 0
+    k, a = k + 2, a + 4
+  end
 end
-if not reached then return 0 end
-if others(KEYS[2], ARGV[4]) > 0 then redis.call(ARGV[5], KEYS[2], ARGV[2]) end
-return 1
+return results
 """
+
+#: The most publishes one PUBLISH_BATCH runs: Redis serves nobody else while a script runs.
+BATCH_MAX = 256
 
 
 class Publisher:
     """Publishes for every greenlet of the process, pipelined.
 
-    A publish waits for Redis to confirm it (a handler answers ``ok`` only then), but it does
-    not take a round trip of its own: the publishes that greenlets make while a batch is on
-    its way go out together as the next one, one pipeline at a time, in the order they were
-    made. Under load a round trip carries hundreds of them. Without gevent's patched sockets
-    (a test's plain threads) each publish is a call of its own, as before. On a Redis
-    Cluster each publish is an SPUBLISH of its own: redis-py's cluster pipeline does not
-    route SPUBLISH.
+    A publish is answered only once Redis has run it (a handler answers ``ok`` only then),
+    but it does not take a round trip of its own: the publishes that greenlets make while a
+    batch is on its way go out together as the next one, one command
+    (:data:`PUBLISH_BATCH`) at a time, in the order they were made. Under load a round trip
+    carries hundreds of them. A forward's publish does not even hold up its greenlet: it
+    returns a :class:`~playwire.later.Later`, settled in the order of the publishes.
+
+    Without gevent's patched sockets (a test's plain threads) each publish is a call of its
+    own, as before; on a Redis Cluster too, where a publish goes to its channel's shard.
     """
 
     def __init__(self, client: Client) -> None:
@@ -256,64 +274,84 @@ class Publisher:
         self._sending = False
         #: Calls under way when not pipelined (their completion), for :meth:`barrier`.
         self._in_flight: set[threading.Event] = set()
-        self._cluster = is_cluster(client)
-        self._pipelined = not self._cluster and under_gevent()
+        cluster = is_cluster(client)
+        self._commands = ("SPUBLISH", "SHARDNUMSUB") if cluster else ("PUBLISH", "NUMSUB")
+        self._pipelined = not cluster and under_gevent()
         if self._pipelined:
             from gevent import spawn
             from gevent.event import AsyncResult
 
             self._spawn, self._waiter = spawn, AsyncResult
 
-    def publish(self, channel: str, message: str) -> int:
+    def publish(self, channel: str, message: Message) -> int:
         """How many subscribers received ``message``; raises what Redis raised."""
-        return self._call((channel, message))
+        op = ("p", (channel,), (message,))
+        if not self._pipelined:
+            return self._run_alone(op)
+        waiter = self._waiter()
+        self._enqueue(op, waiter)
+        return waiter.get()
 
     def publish_to_user(
-        self, channel: str, message: str, here: bool, then: str, then_message: str, then_here: bool
-    ) -> bool:
-        """:data:`PUBLISH_TO_USER`: ``message`` for a user's sessions on other nodes
-        (``channel``), then ``then_message`` on ``then`` if the user has a session anywhere;
-        ``here``: this node holds the channel. Whether the user has a session anywhere."""
-        return bool(self._call((channel, message, int(here), then, then_message, int(then_here))))
+        self, channel: str, message: Message, here: bool, then: str, then_here: bool
+    ) -> Later[int]:
+        """``message`` for a user's sessions on other nodes (``channel``), then for the
+        sender's on ``then`` if the user has a session anywhere; ``here``, ``then_here``:
+        this node holds the channel (:data:`PUBLISH_BATCH`, ``u``). Later: 1 if the user
+        has a session anywhere, else 0; or what Redis raised."""
+        op = ("u", (channel, then), (message, int(here), int(then_here)))
+        later: Later[int] = Later()
+        if self._pipelined:
+            self._enqueue(op, later)
+            return later
+        try:
+            later.set(self._run_alone(op))
+        except Exception as exc:
+            later.set_exception(exc)
+        return later
 
     def barrier(self) -> None:
-        """Return once every publish made before this call has run in Redis (or failed). A
-        node lets a channel go only then: a forward counts the nodes subscribed to its
-        target's channel when Redis runs it, less this node if it holds the channel, so this
-        node must still hold it when the forwards it made while holding it run."""
+        """Return once every publish made before this call has run in Redis (or failed), and
+        what was chained onto its result has run. A node lets a channel go only then: a
+        forward counts the nodes subscribed to its target's channel when Redis runs it, less
+        this node if it holds the channel, so this node must still hold it when the forwards
+        it made while holding it run."""
         if not self._pipelined:
             for done in list(self._in_flight):
                 done.wait()
             return
+        waiter = self._waiter()
+        self._enqueue(None, waiter)  # a place in the queue, with no command
         with contextlib.suppress(*REDIS_ERRORS):
-            self._call(())  # a place in the queue, with no command
+            waiter.get()
 
-    def _call(self, op: tuple) -> int:
-        if not self._pipelined:
-            done = threading.Event()
-            self._in_flight.add(done)
-            try:
-                return self._run(op, self._client)
-            finally:
-                self._in_flight.discard(done)
-                done.set()
-        confirmed = self._waiter()
-        self._queued.append((op, confirmed))
+    def _enqueue(self, op: Optional[tuple], outcome: Any) -> None:
+        self._queued.append((op, outcome))
         if not self._sending:
             self._sending = True
             self._spawn(self._send_batches)
-        return confirmed.get()
 
-    def _run(self, op: tuple, client: Any) -> Any:
-        """Run (or, ``client`` being a pipeline, queue) one publish of :meth:`_call`."""
-        if len(op) == 2:
-            return publish(client, *op)
-        channel, message, here, then, then_message, then_here = op
-        commands = ("SPUBLISH", "SHARDNUMSUB") if self._cluster else ("PUBLISH", "NUMSUB")
+    def _run_alone(self, op: tuple) -> int:
+        done = threading.Event()
+        self._in_flight.add(done)
+        try:
+            (result,) = self._script(self._client, [op])
+            return result
+        finally:
+            self._in_flight.discard(done)
+            done.set()
+
+    def _script(self, client: Any, ops: list[tuple]) -> Any:
+        """Run (or, ``client`` being a pipeline, queue) :data:`PUBLISH_BATCH` for ``ops``."""
+        keys: list[str] = []
+        args: list[Any] = [*self._commands]
+        for kind, channels, fields in ops:
+            keys.extend(channels)
+            args.append(kind)
+            args.extend(fields)
         # EVAL, not EVALSHA: redis-py's pipeline would ask SCRIPT EXISTS before every batch
         # (a round trip), and on a Redis Cluster a NOSCRIPT loads the script on every shard.
-        args = (message, then_message, here, then_here, *commands)
-        return client.eval(PUBLISH_TO_USER, 2, channel, then, *args)
+        return client.eval(PUBLISH_BATCH, len(keys), *keys, *args)
 
     def _send_batches(self) -> None:
         try:
@@ -323,18 +361,22 @@ class Publisher:
         finally:
             self._sending = False
 
-    def _send(self, batch: list[tuple[tuple, Any]]) -> None:
+    def _send(self, batch: list[tuple[Optional[tuple], Any]]) -> None:
+        ops = [op for op, _ in batch if op is not None]  # None: a barrier's place
         try:
-            pipeline = self._client.pipeline(transaction=False)
-            for op, _ in batch:
-                if op:  # an empty op is a barrier's place in the queue
-                    self._run(op, pipeline)
-            receivers = iter(pipeline.execute())
+            results: list[Any] = []
+            if ops:
+                pipeline = self._client.pipeline(transaction=False)
+                for start in range(0, len(ops), BATCH_MAX):
+                    self._script(pipeline, ops[start : start + BATCH_MAX])
+                for chunk in pipeline.execute():
+                    results.extend(chunk)
         except BaseException as exc:  # a Redis error, or this greenlet killed: nobody hangs
-            for _, confirmed in batch:
-                confirmed.set_exception(exc)
+            for _, outcome in batch:
+                outcome.set_exception(exc)
             if isinstance(exc, REDIS_ERRORS):
                 return
             raise
-        for op, confirmed in batch:
-            confirmed.set(next(receivers) if op else None)
+        returned = iter(results)
+        for op, outcome in batch:
+            outcome.set(next(returned) if op is not None else None)

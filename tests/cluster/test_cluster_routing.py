@@ -5,6 +5,7 @@ commands, and each node's count of the messages it read (``playwire_queue_receiv
 
 from __future__ import annotations
 
+import queue
 import time
 
 import pytest
@@ -135,3 +136,47 @@ def test_target_offline_comes_from_the_publish_without_a_lookup(cluster, connect
     assert "cmdstat_hexists" not in commands
     # One script per forward: the count of the target's holders, and the publishes.
     assert commands["cmdstat_eval"]["calls"] >= 2
+
+
+@pytest.mark.every_topology
+def test_a_sessions_replies_and_deliveries_keep_the_order_of_its_events(cluster, connect):
+    """A forward is answered once Redis has run its publish, and the session's next event
+    runs meanwhile (docs/cluster.md, "What a message costs on a cluster"): its replies still
+    come in the order of its events, those known at once (an unknown event's) after the
+    forwards' before them, and each target gets its forwards in order."""
+    _, q, r = layout(cluster)
+    alice, bob, carol = q.register(), r.register(), q.register()
+    known = {alice["id"], bob["id"], carol["id"]}
+    remote = connect(r, "/forward", bob["token"])
+    expect(remote, "presence", known)
+    local = connect(q, "/forward", carol["token"])
+    expect(local, "presence", known)
+    sender = connect(q, "/forward", alice["token"])
+    expect(sender, "presence", known)
+    for client in (remote, remote, local):  # Carol's arrival, then Alice's
+        expect(client, "user_joined", known)
+    events = []
+    for n in range(60):
+        target = bob if n % 3 == 0 else carol
+        events.append(
+            ("no_such_event", {"n": n})
+            if n % 7 == 6
+            else ("forward", {"target": target["id"], "n": n})
+        )
+    acks: queue.Queue = queue.Queue()
+    for n, (event, data) in enumerate(events):
+        sender.sio.emit(
+            event, data, namespace="/forward", callback=lambda ack, n=n: acks.put((n, ack))
+        )
+    replies = [acks.get(timeout=10) for _ in events]
+    assert [n for n, _ in replies] == list(range(len(events)))
+    assert [ack["ok"] for _, ack in replies] == [event == "forward" for event, _ in events]
+    for client, user in ((remote, bob), (local, carol)):
+        sent = [
+            data["n"]
+            for event, data in events
+            if event == "forward" and data["target"] == user["id"]
+        ]
+        assert sender.call("forward", {"target": user["id"], "marker": "end"}) == {"ok": True}
+        received = drain_until_marker(client, "forwarded", "end", known)
+        assert [data["n"] for data in received[:-1]] == sent

@@ -5,7 +5,10 @@ A namespace derived from :class:`PlaywireNamespace` holds only its own events, w
 ``on_<event>(self, session, data)``: ``session`` says who sent it, ``data`` is the event's
 JSON object, already checked against the payload limit and the session's rate limit. Return
 a dict to add fields to the ``{"ok": true}`` ack; raise :class:`~playwire.errors.EventError`
-to refuse, and the client gets the ack ``{"ok": false, ...}`` or the ``error`` event.
+to refuse, and the client gets the ack ``{"ok": false, ...}`` or the ``error`` event. A
+handler whose answer waits on Redis returns a :class:`~playwire.later.Later` of that dict
+(as :meth:`PlaywireNamespace.emit_to_user` gives), and the session's next event runs
+meanwhile.
 
 The base class does the rest: authentication on connect, the per-user room, presence
 (``presence``, ``user_joined``, ``user_left``, bounded by the presence limit), rooms (the
@@ -35,6 +38,7 @@ from playwire import errors
 from playwire.errors import EventError, ServiceUnavailable
 from playwire.forwarding import room_channel, user_room
 from playwire.identity import Member
+from playwire.later import Later
 from playwire.presence import Census, Change
 from playwire.ratelimit import TokenBucket
 from playwire.recovery import recovery_request, wants_recovery
@@ -74,6 +78,11 @@ def announce(
         log.warning("message queue unavailable; %s of user %s not sent", event, who)
 
 
+def _ok(result: Optional[dict]) -> dict:
+    """The ack of an event its handler answered with ``result`` (fields to add, or None)."""
+    return {"ok": True, **result} if result else {"ok": True}
+
+
 def held_ack(held: int) -> Optional[dict]:
     """The ack's extra fields when an event reached held sessions: ``{"held": N}``."""
     return {"held": held} if held else None
@@ -88,6 +97,8 @@ class Session:
     bucket: TokenBucket
     #: The rooms this session is in (this node knows its own sessions' rooms exactly).
     rooms: set[str] = field(default_factory=set)
+    #: The reply of its last event that waits on Redis (see PlaywireNamespace.dispatch).
+    replying: Optional[Later[Optional[dict]]] = None
 
     @property
     def user_id(self) -> int:
@@ -174,15 +185,15 @@ class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
 
     def emit_to_user(
         self, rooms: list[str], event: str, data: dict, skip_sid: Optional[str] = None
-    ) -> Optional[int]:
+    ) -> Later[Optional[int]]:
         """Send to a user's room (``rooms[0]``) and the other ``rooms``, only if the user has
-        a session on some node: None, sending nothing, if not. On a cluster, the count of
-        nodes subscribed to the user's channel tells, in the command that publishes."""
+        a session on some node. Later: how many of this node's recipients were held
+        sessions, or None, nothing sent, if the user has none. On a cluster node the count
+        of nodes subscribed to the user's channel tells, in the command that publishes,
+        and the caller goes on meanwhile: return the Later from the handler
+        (:mod:`playwire.later`)."""
         manager = self.socketio.server.manager
-        manager.held_by_last_emit = 0
-        if not manager.emit_to_user(event, data, self.namespace, rooms, skip_sid=skip_sid):
-            return None
-        return manager.held_by_last_emit
+        return manager.emit_to_user(event, data, self.namespace, rooms, skip_sid=skip_sid)
 
     def broadcast(self, event: str, data: dict, skip_sid: Optional[str] = None) -> int:
         """Send to every session in this namespace, on every node; return how many of this
@@ -394,28 +405,66 @@ class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
 
     # -- events ---------------------------------------------------------------------------
 
-    def dispatch(self, sid: str, event: Any, args: list, wants_ack: bool) -> Optional[dict]:
-        """Run one client event; return its ack, which is sent only if the client asked.
+    def dispatch(
+        self, sid: str, event: Any, args: list, answer: Optional[Callable[[dict], None]]
+    ) -> None:
+        """Run one client event; its reply goes to ``answer``, the ack, if the client asked
+        for one. Without an ack a failure goes to the sending session as the ``error`` event.
 
-        Without an ack a failure goes to the sending session as the ``error`` event.
+        A reply may come after the next event has run, once Redis has run the event's
+        publish (a handler returned a Later), but the replies of one session keep the order
+        of its events: one that is known at once waits for those before it.
         """
         session = self.sessions.get(sid)
         if session is None:
-            return None
+            return
         started = perf_counter()
         reply = self._run_safely(event, self._handle, session, event, args)
-        self.metrics.event_handled(event, reply, started)
-        if not wants_ack:
-            self._report_failure(sid, event, reply)
-        return reply
 
-    def _handle(self, session: Session, event: Any, args: list) -> dict:
+        def send(reply: dict) -> None:
+            self.metrics.event_handled(event, reply, started)
+            if answer is not None:
+                answer(reply)
+            else:
+                self._report_failure(sid, event, reply)
+
+        self._reply_in_order(session, event, reply, send)
+
+    def _reply_in_order(
+        self,
+        session: Session,
+        event: Any,
+        reply: dict | Later[Optional[dict]],
+        send: Callable[[dict], None],
+    ) -> None:
+        """``send(reply)`` now, or once the reply is known, after the session's earlier
+        replies (a Later settles after those made before it: playwire.later)."""
+        if isinstance(reply, Later):
+
+            def send_known(known: Later[Optional[dict]]) -> None:
+                try:
+                    ack = _ok(known.result())
+                except Exception as exc:
+                    ack = self._failure_ack(event, exc)
+                send(ack)
+
+            session.replying = reply
+            reply.add_done_callback(send_known)
+            return
+        before = session.replying
+        if before is not None and not before.done:
+            before.add_done_callback(lambda _: send(reply))
+        else:
+            send(reply)
+
+    def _handle(self, session: Session, event: Any, args: list) -> dict | Later[Optional[dict]]:
+        """The ack, or the Later of the handler's result."""
         if not session.bucket.take():
             raise EventError(errors.RATE_LIMITED, "too many events; slow down")
         handler = self._handler_for(event)
         data = event_payload(args, self.config.payload_limit)
         result = handler(session, data)
-        return {"ok": True, **result} if result else {"ok": True}
+        return result if isinstance(result, Later) else _ok(result)
 
     def _handler_for(self, event: Any) -> Callable[[Session, dict], Optional[dict]]:
         handler = self.events.get(event) if isinstance(event, str) else None
@@ -428,13 +477,16 @@ class PlaywireNamespace(SessionRecovery, RoomEvents, flask_socketio.Namespace):
         if it raised."""
         try:
             return function(*args)
-        except EventError as exc:
+        except Exception as exc:
+            return self._failure_ack(event, exc)
+
+    def _failure_ack(self, event: Any, exc: Exception) -> dict:
+        if isinstance(exc, EventError):
             return exc.ack()
-        except ServiceUnavailable as exc:
+        if isinstance(exc, ServiceUnavailable):
             return EventError(exc.code, exc.message).ack()
-        except Exception:
-            log.exception("event %r in %s failed", event, self.namespace)
-            return EventError(errors.INTERNAL_ERROR, "the server failed to handle this event").ack()
+        log.error("event %r in %s failed", event, self.namespace, exc_info=exc)
+        return EventError(errors.INTERNAL_ERROR, "the server failed to handle this event").ack()
 
     def _report_failure(self, sid: str, event: Any, reply: Any) -> None:
         """Send a failure ack's content as the ``error`` event to the session alone."""

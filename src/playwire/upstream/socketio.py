@@ -35,7 +35,9 @@ from socketio import packet
 
 from playwire.errors import ServiceUnavailable
 from playwire.forwarding import latest_tag
+from playwire.jsonlib import dumpb
 from playwire.keep_latest import Tagged
+from playwire.later import Later
 from playwire.recovery import HOLDING_REASONS, Offsets, SessionLog
 from playwire.redis_client import REDIS_ERRORS, Publisher, Subscription, connect
 from playwire.routing import USER_ROOMS, Route, is_routed, kind_of, namespace_channel
@@ -85,6 +87,16 @@ HANDOVER_PREFIX = b"playwire-handover:"
 RESUBSCRIBE_SETTLE = LISTEN_RETRY_MAX + 0.5
 #: Seconds a session waits for Redis to confirm the channel of a room it enters.
 SUBSCRIBE_TIMEOUT = 5.0
+
+
+QUEUE_UNREACHABLE = "the message queue (Redis) cannot be reached; try again"
+
+
+def _unreachable(exc: BaseException) -> Any:
+    """What a publish that Redis failed raises: ServiceUnavailable."""
+    if isinstance(exc, REDIS_ERRORS):
+        raise ServiceUnavailable(QUEUE_UNREACHABLE) from exc
+    raise exc
 
 
 class JsonPacket(packet.Packet):
@@ -138,15 +150,21 @@ class PlaywireServer(python_socketio.Server):
         return handler if hasattr(handler, "dispatch") else None
 
     # Replaces Server._handle_event_internal of python-socketio 5.18.1 for Playwire's
-    # namespaces: they are told whether an ack is expected, and skip Flask's request context.
+    # namespaces: they are given the ack to send, if one is expected (now or once Redis has
+    # run the event's publish), and skip Flask's request context.
     def _handle_event_internal(self, server, sid, eio_sid, data, namespace, id):
         handler = self._playwire_namespace(namespace)
         if handler is None:
             return super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
-        reply = handler.dispatch(sid, data[0], data[1:], wants_ack=id is not None)
+        answer = None
         if id is not None:
-            ack = self.packet_class(packet.ACK, namespace=namespace, id=id, data=[reply])
-            server._send_packet(eio_sid, ack)
+
+            def answer(reply: dict) -> None:
+                if eio_sid in server.eio.sockets:  # else gone meanwhile: nobody to answer
+                    ack = self.packet_class(packet.ACK, namespace=namespace, id=id, data=[reply])
+                    server._send_packet(eio_sid, ack)
+
+        handler.dispatch(sid, data[0], data[1:], answer)
         return None
 
     # Extends Server._handle_connect of python-socketio 5.18.1: once the CONNECT packet is
@@ -355,13 +373,15 @@ class CountingManager(python_socketio.Manager):
     def wait_subscribed(self, namespace: str, rooms: Iterable[Any]) -> None:
         """Return once what other nodes send to ``rooms`` reaches this node: at once here."""
 
-    def emit_to_user(self, event, data, namespace, rooms, skip_sid=None) -> bool:
+    def emit_to_user(self, event, data, namespace, rooms, skip_sid=None) -> Later[Optional[int]]:
         """As :meth:`emit` to ``rooms`` (a user's, then others), only if a session is in the
-        first: False, sending nothing, if none is."""
+        first. Later (known at once here): the held sessions reached, or None, nothing
+        sent, if no session is in the first."""
         if not self.rooms.get(namespace, {}).get(rooms[0]):
-            return False
+            return Later.of(None)
+        self.held_by_last_emit = 0
         self.emit(event, data, namespace=namespace, room=rooms, skip_sid=skip_sid)
-        return True
+        return Later.of(self.held_by_last_emit)
 
     def _eio_packets(self, namespace: str, data: list) -> list[eio_packet.Packet]:
         encoded = self.server.packet_class(packet.EVENT, namespace=namespace, data=data).encode()
@@ -558,7 +578,7 @@ class PlaywireRedisManager(
                 continue
             confirmed = route.confirmation(self.channel_of(namespace, room))
             if confirmed is None or not confirmed.wait(max(0.0, deadline - time.monotonic())):
-                raise ServiceUnavailable("the message queue (Redis) cannot be reached; try again")
+                raise ServiceUnavailable(QUEUE_UNREACHABLE)
 
     # Replaces PubSubManager.emit of python-socketio 5.18.1 (its message rebuilt, binary and
     # callbacks left out): publish first, on the room's channel, and deliver here only what
@@ -598,33 +618,43 @@ class PlaywireRedisManager(
         self._handle_emit(message)
         return None
 
-    def emit_to_user(self, event, data, namespace, rooms, skip_sid=None) -> bool:
+    def emit_to_user(self, event, data, namespace, rooms, skip_sid=None) -> Later[Optional[int]]:
         """As :meth:`emit` to ``rooms`` (a user's, then the sender's), only if some node
-        holds a session of that user: False, sending nothing, if none does. One command
-        (playwire.redis_client.PUBLISH_TO_USER), which publishes each room's copy only if
+        holds a session of that user. Later: the held sessions reached here, or None,
+        nothing sent, if no node holds one. One publish (playwire.redis_client's
+        PUBLISH_BATCH, ``u``), which publishes the message on each room's channel only if
         another node holds the room: PUBLISH's subscribers, counted before it publishes,
-        are the nodes holding a session of the user."""
-        message = self._emit_message(event, data, namespace, rooms, skip_sid, {})
-        first = {**message, "room": rooms[0]}
-        if len(rooms) == 1:
-            reached = self._publish(first) > 0
-        else:
-            route = self._route_of(namespace)
-            target, sender = (self.channel_of(namespace, room) for room in rooms)
-            reached = self._send_publish(
-                route,
-                self._publisher.publish_to_user,
-                target,
-                self.json.dumps(first),
-                route.holds(target),
-                sender,
-                self.json.dumps({**message, "room": rooms[1]}),
-                route.holds(sender),
-            )
-        if not reached:
-            return False
-        self._handle_emit(message)
-        return True
+        are the nodes holding a session of the user. It is delivered here once Redis has
+        run it, without holding up the caller meanwhile (playwire.later).
+
+        The forward's hot path, so leaner than :meth:`emit`: a Playwire namespace's route,
+        whose users' rooms are routed (playwire.routing), and one text for both channels,
+        each read as addressed to its own room (:meth:`_read`)."""
+        route = self._routes[namespace]
+        self._check_settled(route)
+        message = self._emit_message(event, data, namespace, None, skip_sid, {})
+        target, sender = f"{route.channel}:{rooms[0]}", f"{route.channel}:{rooms[-1]}"
+        here = route.holds(target)
+        started = perf_counter()
+        published = self._publisher.publish_to_user(
+            target, dumpb(message), here, sender, here if sender == target else route.holds(sender)
+        )
+
+        def deliver(reached: int) -> Optional[int]:
+            self._timed(started)
+            if not reached:
+                return None
+            # As _handle_emit would, without unpacking the message again.
+            self.held_by_last_emit = 0
+            self.message_offset = message.get("offset")
+            CountingManager.emit(self, event, data, namespace, room=rooms, skip_sid=skip_sid)
+            return self.held_by_last_emit
+
+        def failed(exc: BaseException) -> Any:
+            self._timed(started)
+            return _unreachable(exc)
+
+        return published.then(deliver, failed)
 
     def _emit_message(self, event, data, namespace, room, skip_sid, kwargs) -> dict:
         message = {
@@ -658,18 +688,23 @@ class PlaywireRedisManager(
 
     # Replaces RedisManager._listen of python-socketio 5.18.1 (its body): every route's
     # subscription is read by a task of its own (each in order), into one inbox that
-    # upstream's dispatch reads. A session handover's message (playwire.socketio.handover)
-    # goes to the handover, in its place among its namespace's events, and not to
-    # upstream's dispatch. And this node's own emits, which come back on every channel it
-    # holds and which upstream's dispatch parses only to skip them by their host_id, are
-    # dropped unparsed.
+    # upstream's dispatch reads; what comes on a user's or room's channel is addressed to
+    # that room, whatever its text says (a forward publishes one text on two channels). A
+    # session handover's message (playwire.socketio.handover) goes to the handover, in its
+    # place among its namespace's events, and not to upstream's dispatch. And this node's
+    # own emits, which come back on every channel it holds and which upstream's dispatch
+    # parses only to skip them by their host_id, are dropped unparsed.
     def _listen(self):
         inbox = self.server.eio.create_queue()
         for route in self._routes.values():
             self.server.start_background_task(self._read, route, inbox)
         while True:
             data = inbox.get()
-            if self.handover is not None and data.startswith(HANDOVER_PREFIX):
+            if (
+                self.handover is not None
+                and type(data) is bytes
+                and data.startswith(HANDOVER_PREFIX)
+            ):
                 self.handover.received(data)
                 continue
             yield data
@@ -677,13 +712,18 @@ class PlaywireRedisManager(
     def _read(self, route: Route, inbox: Any) -> None:
         own_emit = self._own_emit_prefix()
         received = self.queue_received
+        rooms_from = len(route.channel) + 1  # where a user's or room's channel names it
         for message in self._redis_listen_with_retries(route):
-            data = message.get("data")
+            data, channel = message.get("data"), message["channel"]
             if received is not None:
-                kind = kind_of(message["channel"])
+                kind = kind_of(channel)
                 received[kind] = received.get(kind, 0) + 1
             if data is None or data.startswith(own_emit):
                 continue
+            if len(channel) > rooms_from:  # addressed to the room its channel names
+                emit = self.json.loads(data)
+                emit["room"] = channel[rooms_from:].decode("utf-8")
+                data = emit
             inbox.put(data)
 
     def _own_emit_prefix(self) -> bytes:
@@ -723,19 +763,25 @@ class PlaywireRedisManager(
         return self._send_publish(route, self._publisher.publish, route.channel, text)
 
     def _send_publish(self, route: Route, publish: Callable[..., Any], *args: Any) -> Any:
-        """``publish(*args)`` on ``route``'s channels, unless the route is not settled."""
-        if route.settled_at is not None and time.monotonic() < route.settled_at:
-            raise ServiceUnavailable("the message queue (Redis) is coming back; try again")
+        """``publish(*args)`` on ``route``'s channels, unless the route is not settled. What
+        it returns; a Redis error comes out as ServiceUnavailable."""
+        self._check_settled(route)
         started = perf_counter()
         try:
             return publish(*args)
         except REDIS_ERRORS as exc:
-            raise ServiceUnavailable(
-                "the message queue (Redis) cannot be reached; try again"
-            ) from exc
+            raise ServiceUnavailable(QUEUE_UNREACHABLE) from exc
         finally:
-            if self.time_publish is not None:
-                self.time_publish(started)
+            self._timed(started)
+
+    def _check_settled(self, route: Route) -> None:
+        """ServiceUnavailable while ``route`` settles after its subscription came back."""
+        if route.settled_at is not None and time.monotonic() < route.settled_at:
+            raise ServiceUnavailable("the message queue (Redis) is coming back; try again")
+
+    def _timed(self, started: float) -> None:
+        if self.time_publish is not None:
+            self.time_publish(started)
 
     # Replaces RedisManager._redis_listen_with_retries of python-socketio 5.18.1: a fresh
     # subscription per attempt, to every channel of the route (SSUBSCRIBE on a Redis
