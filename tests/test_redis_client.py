@@ -136,7 +136,7 @@ def test_publishes_under_gevent_are_pipelined_in_order(topology):
 
 
 # Under gevent: one subscription (another node) whose channels come and go while it is
-# read, and a forward's publish to a user (PUBLISH_BATCH's ``u``). The channels share a hash tag,
+# read, and a forward's publish to a user (PUBLISH_TO_USERS). The channels share a hash tag,
 # as a namespace's do (playwire.routing): one shard, one connection, one order. Prints what
 # it saw, as JSON.
 ROUTES_SCRIPT = """

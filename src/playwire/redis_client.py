@@ -207,50 +207,41 @@ class Subscription:
         self._client.close()
 
 
-#: Publishes, run in one command: a batch of them, in order, for one round trip. ARGV[1] and
-#: ARGV[2] name the commands, PUBLISH and PUBSUB NUMSUB, or on a Redis Cluster SPUBLISH and
-#: PUBSUB SHARDNUMSUB; then each publish has its channels in KEYS and its fields in ARGV:
-#:
-#: - ``p``, one key, a message: PUBLISH; its result is the count of receivers.
-#: - ``u``, two keys (a user's channel, the sender's), a message, two flags: a forward's
-#:   delivery. The message goes to the other nodes subscribed to the user's channel; then,
-#:   only if that user has a session anywhere, to the other nodes subscribed to the
-#:   sender's channel (the sender's other tabs), unless it is the user's (a user forwarding
-#:   to itself: the first copy reached them). A node delivers what comes on a user's
-#:   channel to that user's sessions, so one text serves both. The flags say whether the
-#:   publishing node holds each channel itself (1 or 0): it delivers to its own sessions
-#:   without Redis, and a channel that no other node holds is not published at all. Its
-#:   result is whether the user has a session on some node (1 or 0).
-#:
-#: On a Redis Cluster a batch is one publish (whose channels hash to one slot).
-PUBLISH_BATCH = """
+#: Forwards' deliveries, run in one command: a batch of them, in order, for one round trip.
+#: ARGV[1] and ARGV[2] name the commands, PUBLISH and PUBSUB NUMSUB, or on a Redis Cluster
+#: SPUBLISH and PUBSUB SHARDNUMSUB; then each forward has two keys, a user's channel and the
+#: sender's, and three fields: a message and two flags. The message goes to the other nodes
+#: subscribed to the user's channel; then, only if that user has a session anywhere, to the
+#: other nodes subscribed to the sender's channel (the sender's other tabs), unless it is
+#: the user's (a user forwarding to itself: the first copy reached them). A node delivers
+#: what comes on a user's channel to that user's sessions, so one text serves both. The
+#: flags say whether the publishing node holds each channel itself (1 or 0): it delivers to
+#: its own sessions without Redis, and a channel that no other node holds is not published
+#: at all. Each forward's result is whether the user has a session on some node (1 or 0).
+#: On a Redis Cluster a batch is one forward (whose channels hash to one slot).
+PUBLISH_TO_USERS = """
 local publish, count = ARGV[1], ARGV[2]
 local function others(channel, here)
   return redis.call('PUBSUB', count, channel)[2] - here
 end
-local results, k, a = {}, 1, 3
-while a <= #ARGV do
-  if ARGV[a] == 'p' then
-    results[#results + 1] = redis.call(publish, KEYS[k], ARGV[a + 1])
-    k, a = k + 1, a + 2
-  else
-    local here, then_here = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-    local reached = here == 1
-    if others(KEYS[k], here) > 0 then
-      redis.call(publish, KEYS[k], ARGV[a + 1])
-      reached = true
-    end
-    if reached and KEYS[k + 1] ~= KEYS[k] and others(KEYS[k + 1], then_here) > 0 then
-      redis.call(publish, KEYS[k + 1], ARGV[a + 1])
-    end
-    results[#results + 1] = reached and 1 or 0
-    k, a = k + 2, a + 4
+local results = {}
+for f = 1, #KEYS / 2 do
+  local target, sender, a = KEYS[2 * f - 1], KEYS[2 * f], 3 * f
+  local here, then_here = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local reached = here == 1
+  if others(target, here) > 0 then
+    redis.call(publish, target, ARGV[a])
+    reached = true
   end
+  if reached and sender ~= target and others(sender, then_here) > 0 then
+    redis.call(publish, sender, ARGV[a])
+  end
+  results[f] = reached and 1 or 0
 end
 return results
 """
 
-#: The most publishes one PUBLISH_BATCH runs: Redis serves nobody else while a script runs.
+#: The most forwards one PUBLISH_TO_USERS runs: Redis serves nobody else while a script runs.
 BATCH_MAX = 256
 
 
@@ -259,10 +250,11 @@ class Publisher:
 
     A publish is answered only once Redis has run it (a handler answers ``ok`` only then),
     but it does not take a round trip of its own: the publishes that greenlets make while a
-    batch is on its way go out together as the next one, one command
-    (:data:`PUBLISH_BATCH`) at a time, in the order they were made. Under load a round trip
-    carries hundreds of them. A forward's publish does not even hold up its greenlet: it
-    returns a :class:`~playwire.later.Later`, settled in the order of the publishes.
+    batch is on its way go out together as the next one, one pipeline (each run of
+    forwards one :data:`PUBLISH_TO_USERS`) at a time, in the order they were made. Under
+    load a round trip carries hundreds of them. A forward's publish does not even hold up
+    its greenlet: it returns a :class:`~playwire.later.Later`, settled in the order of the
+    publishes.
 
     Without gevent's patched sockets (a test's plain threads) each publish is a call of its
     own, as before; on a Redis Cluster too, where a publish goes to its channel's shard.
@@ -285,7 +277,7 @@ class Publisher:
 
     def publish(self, channel: str, message: Message) -> int:
         """How many subscribers received ``message``; raises what Redis raised."""
-        op = ("p", (channel,), (message,))
+        op = (channel, message)
         if not self._pipelined:
             return self._run_alone(op)
         waiter = self._waiter()
@@ -297,9 +289,9 @@ class Publisher:
     ) -> Later[int]:
         """``message`` for a user's sessions on other nodes (``channel``), then for the
         sender's on ``then`` if the user has a session anywhere; ``here``, ``then_here``:
-        this node holds the channel (:data:`PUBLISH_BATCH`, ``u``). Later: 1 if the user
-        has a session anywhere, else 0; or what Redis raised."""
-        op = ("u", (channel, then), (message, int(here), int(then_here)))
+        this node holds the channel (:data:`PUBLISH_TO_USERS`). Later: 1 if the user has a
+        session anywhere, else 0; or what Redis raised."""
+        op = (channel, then, message, int(here), int(then_here))
         later: Later[int] = Later()
         if self._pipelined:
             self._enqueue(op, later)
@@ -335,23 +327,28 @@ class Publisher:
         done = threading.Event()
         self._in_flight.add(done)
         try:
-            (result,) = self._script(self._client, [op])
+            if len(op) == 2:
+                return self._publish(self._client, *op)
+            (result,) = self._to_users(self._client, [op])
             return result
         finally:
             self._in_flight.discard(done)
             done.set()
 
-    def _script(self, client: Any, ops: list[tuple]) -> Any:
-        """Run (or, ``client`` being a pipeline, queue) :data:`PUBLISH_BATCH` for ``ops``."""
+    def _publish(self, client: Any, channel: str, message: Message) -> Any:
+        """PUBLISH (SPUBLISH on a Redis Cluster), run or, on a pipeline, queued."""
+        return client.execute_command(self._commands[0], channel, message)
+
+    def _to_users(self, client: Any, ops: list[tuple]) -> Any:
+        """:data:`PUBLISH_TO_USERS` for ``ops``, run or, on a pipeline, queued."""
         keys: list[str] = []
         args: list[Any] = [*self._commands]
-        for kind, channels, fields in ops:
-            keys.extend(channels)
-            args.append(kind)
-            args.extend(fields)
+        for target, sender, *fields in ops:
+            keys += (target, sender)
+            args += fields
         # EVAL, not EVALSHA: redis-py's pipeline would ask SCRIPT EXISTS before every batch
         # (a round trip), and on a Redis Cluster a NOSCRIPT loads the script on every shard.
-        return client.eval(PUBLISH_BATCH, len(keys), *keys, *args)
+        return client.eval(PUBLISH_TO_USERS, len(keys), *keys, *args)
 
     def _send_batches(self) -> None:
         try:
@@ -362,15 +359,28 @@ class Publisher:
             self._sending = False
 
     def _send(self, batch: list[tuple[Optional[tuple], Any]]) -> None:
-        ops = [op for op, _ in batch if op is not None]  # None: a barrier's place
+        """One pipeline: each publish a command, each run of forwards one script (at most
+        :data:`BATCH_MAX` each), in the order they were made."""
         try:
+            pipeline = self._client.pipeline(transaction=False)
+            forwards: list[tuple] = []
+            for op, _ in batch:
+                if op is None:  # a barrier's place: no command
+                    continue
+                if len(op) == 2:
+                    self._flush_forwards(pipeline, forwards)
+                    self._publish(pipeline, *op)
+                else:
+                    forwards.append(op)
+                    if len(forwards) == BATCH_MAX:
+                        self._flush_forwards(pipeline, forwards)
+            self._flush_forwards(pipeline, forwards)
             results: list[Any] = []
-            if ops:
-                pipeline = self._client.pipeline(transaction=False)
-                for start in range(0, len(ops), BATCH_MAX):
-                    self._script(pipeline, ops[start : start + BATCH_MAX])
-                for chunk in pipeline.execute():
-                    results.extend(chunk)
+            for reply in pipeline.execute() if len(pipeline) else ():
+                if isinstance(reply, list):
+                    results += reply
+                else:
+                    results.append(reply)
         except BaseException as exc:  # a Redis error, or this greenlet killed: nobody hangs
             for _, outcome in batch:
                 outcome.set_exception(exc)
@@ -380,3 +390,8 @@ class Publisher:
         returned = iter(results)
         for op, outcome in batch:
             outcome.set(next(returned) if op is not None else None)
+
+    def _flush_forwards(self, pipeline: Any, forwards: list[tuple]) -> None:
+        if forwards:
+            self._to_users(pipeline, forwards)
+            forwards.clear()

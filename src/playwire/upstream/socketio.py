@@ -622,7 +622,7 @@ class PlaywireRedisManager(
         """As :meth:`emit` to ``rooms`` (a user's, then the sender's), only if some node
         holds a session of that user. Later: the held sessions reached here, or None,
         nothing sent, if no node holds one. One publish (playwire.redis_client's
-        PUBLISH_BATCH, ``u``), which publishes the message on each room's channel only if
+        PUBLISH_TO_USERS), which publishes the message on each room's channel only if
         another node holds the room: PUBLISH's subscribers, counted before it publishes,
         are the nodes holding a session of the user. It is delivered here once Redis has
         run it, without holding up the caller meanwhile (playwire.later).
