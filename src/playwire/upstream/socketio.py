@@ -721,10 +721,21 @@ class PlaywireRedisManager(
             if data is None or data.startswith(own_emit):
                 continue
             if len(channel) > rooms_from:  # addressed to the room its channel names
-                emit = self.json.loads(data)
-                emit["room"] = channel[rooms_from:].decode("utf-8")
-                data = emit
+                data = self._addressed(data, channel[rooms_from:].decode("utf-8"))
+                if data is None:
+                    continue
             inbox.put(data)
+
+    def _addressed(self, data: bytes, room: str) -> Optional[dict]:
+        """The message ``data`` (JSON) as an emit to ``room``; None, logged, if it is none:
+        what upstream's dispatch would have dropped must not end this route's reader."""
+        try:
+            message = self.json.loads(data)
+            message["room"] = room
+        except (ValueError, TypeError):
+            log.warning("dropped a message on the queue that is not an emit: %.80r", data)
+            return None
+        return message
 
     def _own_emit_prefix(self) -> bytes:
         """How the text of each of this node's emits begins, and no other node's (nor a
