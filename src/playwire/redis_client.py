@@ -148,14 +148,12 @@ class Subscription:
             self._subscribe, self._unsubscribe = self._pubsub.ssubscribe, self._pubsub.sunsubscribe
         else:
             self._subscribe, self._unsubscribe = self._pubsub.subscribe, self._pubsub.unsubscribe
-        #: Set once Redis has confirmed the channel, by name.
-        self._confirmed: dict[bytes, threading.Event] = {}
+        #: Set once Redis has confirmed the channel, by name (read for every forward: keyed
+        #: by the str a caller names, so that asking takes no encoding).
+        self._confirmed: dict[str, threading.Event] = {}
         #: SUBSCRIBEs sent and not confirmed yet, by channel: a channel left and entered
         #: again quickly counts as subscribed only once its last SUBSCRIBE is confirmed.
-        self._unconfirmed: dict[bytes, int] = {}
-        #: The channels Redis has confirmed (and that were not removed since), read for
-        #: every forward (playwire.routing's Route.holds).
-        self.confirmed_channels: set[str] = set()
+        self._unconfirmed: dict[str, int] = {}
         try:
             for channel in channels:
                 self.add(channel)
@@ -165,18 +163,21 @@ class Subscription:
 
     def add(self, channel: str) -> threading.Event:
         """Subscribe to ``channel`` (once); the event is set when Redis has confirmed it."""
-        key = channel.encode("utf-8")
-        confirmed = self._confirmed.get(key)
+        confirmed = self._confirmed.get(channel)
         if confirmed is None:
-            confirmed = self._confirmed[key] = threading.Event()
-            self._unconfirmed[key] = self._unconfirmed.get(key, 0) + 1
+            confirmed = self._confirmed[channel] = threading.Event()
+            self._unconfirmed[channel] = self._unconfirmed.get(channel, 0) + 1
             self._subscribe(channel)
         return confirmed
 
+    def confirmed(self, channel: str) -> bool:
+        """Whether Redis has confirmed ``channel`` (and it was not removed since)."""
+        confirmed = self._confirmed.get(channel)
+        return confirmed is not None and confirmed.is_set()
+
     def remove(self, channel: str) -> None:
         """Unsubscribe from ``channel``: what is published on it stops coming here."""
-        self.confirmed_channels.discard(channel)
-        if self._confirmed.pop(channel.encode("utf-8"), None) is not None:
+        if self._confirmed.pop(channel, None) is not None:
             self._unsubscribe(channel)
 
     def listen(self) -> Iterator[dict]:
@@ -187,15 +188,15 @@ class Subscription:
             elif kind in ("subscribe", "ssubscribe"):
                 self._on_confirmation(message["channel"])
 
-    def _on_confirmation(self, key: bytes) -> None:
-        left = self._unconfirmed.get(key, 1) - 1
+    def _on_confirmation(self, name: bytes) -> None:
+        channel = name.decode("utf-8")
+        left = self._unconfirmed.get(channel, 1) - 1
         if left > 0:
-            self._unconfirmed[key] = left
+            self._unconfirmed[channel] = left
             return
-        self._unconfirmed.pop(key, None)
-        confirmed = self._confirmed.get(key)
+        self._unconfirmed.pop(channel, None)
+        confirmed = self._confirmed.get(channel)
         if confirmed is not None:
-            self.confirmed_channels.add(key.decode("utf-8"))
             confirmed.set()
 
     def unsubscribe(self, *channels: str) -> None:

@@ -122,9 +122,9 @@ class Route:
         its SUBSCRIBE confirmed. It goes on counting it until the release, which waits for
         this node's publishes made meanwhile (see the manager's ``later``)."""
         subscription = self.subscription
-        if subscription is None or channel in self._releases:
+        if subscription is None or channel not in self.held or channel in self._releases:
             return False  # a channel being let go counts as not held: a publish is then spare
-        return channel in self.held and channel in subscription.confirmed_channels
+        return subscription.confirmed(channel)
 
     def confirmation(self, channel: str) -> Any:
         """The event set once Redis confirmed ``channel`` (None: not subscribed now)."""
