@@ -1,8 +1,8 @@
 """A result that comes later: what a publish on its way to Redis will return.
 
 On a cluster node a forward is answered only once Redis has run its publish, but the
-session's next event need not wait for that (docs/cluster.md, "What a message costs on a
-cluster"). The forward hands back a :class:`Later`, and what is to happen once Redis has
+session's next event need not wait for that (docs/cluster.md, "What travels
+where"). The forward hands back a :class:`Later`, and what is to happen once Redis has
 answered (the local delivery, the ack) is chained onto it with :meth:`Later.then`.
 
 Callbacks run in the greenlet that settles the Later, at once and in the order they were

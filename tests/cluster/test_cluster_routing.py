@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from cluster.test_cluster_rules import layout
-from helpers.clients import drain_until_marker, expect
+from helpers.clients import drain_until_marker, expect, quiet
 from test_metrics import scrape
 
 pytestmark = pytest.mark.cluster
@@ -26,6 +26,13 @@ FORWARD = "flask-socketio:{/forward}"
 def received_from_queue(node, kind: str) -> float:
     """The node's ``playwire_queue_received_total{channel=kind}`` (0 before the first)."""
     return scrape(node).get(("playwire_queue_received_total", (("channel", kind),)), 0.0)
+
+
+def in_forward(connect, node, account: dict, known: set[int]):
+    """A client of ``account`` in /forward on ``node``, past its ``presence``."""
+    client = connect(node, "/forward", account["token"])
+    expect(client, "presence", known)
+    return client
 
 
 def wait_until(condition, timeout: float = 10.0) -> None:
@@ -49,12 +56,9 @@ def test_a_node_without_the_users_receives_nothing_for_them(cluster, connect):
     _, q, r = layout(cluster)
     alice, bob, carol = q.register(), q.register(), r.register()
     known = {alice["id"], bob["id"], carol["id"]}
-    idle = connect(r, "/forward", carol["token"])
-    expect(idle, "presence", known)
-    sender = connect(q, "/forward", alice["token"])
-    expect(sender, "presence", known)
-    target = connect(q, "/forward", bob["token"])
-    expect(target, "presence", known)
+    idle = in_forward(connect, r, carol, known)
+    sender = in_forward(connect, q, alice, known)
+    target = in_forward(connect, q, bob, known)
     for _ in ("alice", "bob"):  # namespace-wide news: the idle node hears it
         expect(idle, "user_joined", known)
     assert subscribers(cluster, f"{FORWARD}:user:{bob['id']}") == 1
@@ -75,16 +79,13 @@ def test_a_users_channel_is_held_exactly_while_it_has_a_session(cluster, connect
     alice, bob = q.register(), r.register()
     known = {alice["id"], bob["id"]}
     channel = f"{FORWARD}:user:{bob['id']}"
-    watcher = connect(q, "/forward", alice["token"])
-    expect(watcher, "presence", known)
+    watcher = in_forward(connect, q, alice, known)
     assert subscribers(cluster, channel) == 0
-    first = connect(r, "/forward", bob["token"])
-    expect(first, "presence", known)
+    first = in_forward(connect, r, bob, known)
     # Subscribed before anyone heard of the session.
     assert expect(watcher, "user_joined", known)["id"] == bob["id"]
     assert subscribers(cluster, channel) == 1
-    second = connect(q, "/forward", bob["token"])
-    expect(second, "presence", known)
+    second = in_forward(connect, q, bob, known)
     assert subscribers(cluster, channel) == 2  # one per node holding a session
     second.close()
     wait_until(lambda: subscribers(cluster, channel) == 1)
@@ -99,8 +100,7 @@ def test_a_rooms_channel_is_unsubscribed_after_the_delay(cluster, connect):
     known = {alice["id"], bob["id"]}
     room = f"routing-{alice['id']}"
     channel = f"{FORWARD}:room:{room}"
-    player = connect(q, "/forward", alice["token"])
-    expect(player, "presence", known)
+    player = in_forward(connect, q, alice, known)
     assert player.call("join", {"room": room})["ok"] is True
     assert subscribers(cluster, channel) == 1  # confirmed before the ack
     assert player.call("leave", {"room": room}) == {"ok": True}
@@ -120,10 +120,8 @@ def test_target_offline_comes_from_the_publish_without_a_lookup(cluster, connect
     _, q, r = layout(cluster)
     alice, bob, stranger = q.register(), r.register(), q.register()
     known = {alice["id"], bob["id"]}
-    sender = connect(q, "/forward", alice["token"])
-    expect(sender, "presence", known)
-    target = connect(r, "/forward", bob["token"])
-    expect(target, "presence", known)
+    sender = in_forward(connect, q, alice, known)
+    target = in_forward(connect, r, bob, known)
     expect(sender, "user_joined", known)
     stats = redis.Redis.from_url(cluster.redis.url)
     stats.config_resetstat()
@@ -141,18 +139,15 @@ def test_target_offline_comes_from_the_publish_without_a_lookup(cluster, connect
 @pytest.mark.every_topology
 def test_a_sessions_replies_and_deliveries_keep_the_order_of_its_events(cluster, connect):
     """A forward is answered once Redis has run its publish, and the session's next event
-    runs meanwhile (docs/cluster.md, "What a message costs on a cluster"): its replies still
+    runs meanwhile (docs/cluster.md, "What travels where"): its replies still
     come in the order of its events, those known at once (an unknown event's) after the
     forwards' before them, and each target gets its forwards in order."""
     _, q, r = layout(cluster)
     alice, bob, carol = q.register(), r.register(), q.register()
     known = {alice["id"], bob["id"], carol["id"]}
-    remote = connect(r, "/forward", bob["token"])
-    expect(remote, "presence", known)
-    local = connect(q, "/forward", carol["token"])
-    expect(local, "presence", known)
-    sender = connect(q, "/forward", alice["token"])
-    expect(sender, "presence", known)
+    remote = in_forward(connect, r, bob, known)
+    local = in_forward(connect, q, carol, known)
+    sender = in_forward(connect, q, alice, known)
     for client in (remote, remote, local):  # Carol's arrival, then Alice's
         expect(client, "user_joined", known)
     events = []
@@ -180,3 +175,23 @@ def test_a_sessions_replies_and_deliveries_keep_the_order_of_its_events(cluster,
         assert sender.call("forward", {"target": user["id"], "marker": "end"}) == {"ok": True}
         received = drain_until_marker(client, "forwarded", "end", known)
         assert [data["n"] for data in received[:-1]] == sent
+
+
+def test_what_is_no_emit_on_a_users_channel_is_dropped_and_the_node_reads_on(cluster, connect):
+    """What comes on a user's channel is read as an emit to that user; anything else (not
+    JSON, not an object) is dropped, and the node's reader of the namespace goes on."""
+    _, q, r = layout(cluster)
+    alice, bob = q.register(), r.register()
+    known = {alice["id"], bob["id"]}
+    target = in_forward(connect, r, bob, known)
+    sender = in_forward(connect, q, alice, known)
+    expect(target, "user_joined", known)
+    client = redis.Redis.from_url(cluster.redis.url)
+    try:
+        for junk in (b"not json", b"[1, 2]", b"7"):
+            assert client.publish(f"{FORWARD}:user:{bob['id']}", junk) == 1
+    finally:
+        client.close()
+    assert sender.call("forward", {"target": bob["id"], "marker": "after"}) == {"ok": True}
+    assert expect(target, "forwarded", known)["marker"] == "after"
+    assert quiet(target, known) == []
