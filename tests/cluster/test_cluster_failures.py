@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 
+from cluster.test_cluster_routing import forward_all, wait_until_alone
 from helpers.clients import expect, quiet, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -114,5 +115,39 @@ def test_redis_away_is_answered_unavailable_and_traffic_resumes(start_cluster, c
             assert (message[1]["id"], message[1]["message"]) == (ack["id"], "back")
             break
         time.sleep(0.2)
+    for node in cluster.nodes:
+        assert node.is_running()
+
+
+def test_once_redis_is_back_a_node_learns_again_who_holds_its_users(start_cluster, connect):
+    """A node whose subscription was lost forgets which other nodes hold its users (what
+    they said meanwhile is lost), and publishes each forward until it has asked them again,
+    once every node is subscribed again (playwire.routing.Holders): a tab of the target on
+    another node gets every forward acknowledged; once it is closed, the node publishes
+    nothing again."""
+    cluster = start_cluster("--presence-ttl", str(PRESENCE_TTL))
+    here, elsewhere = cluster.nodes[0], cluster.nodes[1]
+    alice, bob = cluster.register(), cluster.register()
+    known = {alice["id"], bob["id"]}
+    sender = connect(here, "/forward", alice["token"])
+    expect(sender, "presence", known)
+    target = connect(here, "/forward", bob["token"])
+    expect(target, "presence", known)
+    tab = connect(elsewhere, "/forward", bob["token"])
+    expect(tab, "presence", known)
+
+    cluster.redis.stop()
+    cluster.redis.start()
+    n, deadline = 0, time.monotonic() + 30
+    while sender.call("forward", {"target": bob["id"], "n": n}) != {"ok": True}:
+        assert time.monotonic() < deadline, "forwarding did not resume within 30s"
+        n += 1
+        time.sleep(0.2)  # retrying while the nodes reconnect, not synchronising
+    forward_all(sender, bob["id"], range(n + 1, n + 6))
+    for client in (target, tab):  # those refused arrive nowhere; the others everywhere
+        got = [wait_for(client, lambda name, _: name == "forwarded")[1]["n"] for _ in range(6)]
+        assert got == list(range(n, n + 6))
+    tab.close()
+    wait_until_alone(here, sender, target, bob["id"])
     for node in cluster.nodes:
         assert node.is_running()

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import queue
 import time
+from typing import Any, NamedTuple
 
 import pytest
 import redis
 
 from cluster.test_cluster_rules import layout
-from helpers.clients import drain_until_marker, expect, quiet
+from helpers.clients import drain_until_marker, expect, quiet, wait_for
 from test_metrics import scrape
 
 pytestmark = pytest.mark.cluster
@@ -52,7 +53,21 @@ def subscribers(cluster, channel: str) -> int:
         client.close()
 
 
-def test_a_node_without_the_users_receives_nothing_for_them(cluster, connect):
+class PairAndIdle(NamedTuple):
+    """Alice and Bob in /forward on node Q, Carol on node R (which holds neither)."""
+
+    q: Any
+    r: Any
+    alice: dict
+    bob: dict
+    carol: dict
+    known: set[int]
+    sender: Any
+    target: Any
+    idle: Any
+
+
+def pair_and_idle(cluster, connect) -> PairAndIdle:
     _, q, r = layout(cluster)
     alice, bob, carol = q.register(), q.register(), r.register()
     known = {alice["id"], bob["id"], carol["id"]}
@@ -61,6 +76,11 @@ def test_a_node_without_the_users_receives_nothing_for_them(cluster, connect):
     target = in_forward(connect, q, bob, known)
     for _ in ("alice", "bob"):  # namespace-wide news: the idle node hears it
         expect(idle, "user_joined", known)
+    return PairAndIdle(q, r, alice, bob, carol, known, sender, target, idle)
+
+
+def test_a_node_without_the_users_receives_nothing_for_them(cluster, connect):
+    _, r, _, bob, carol, known, sender, target, idle = pair_and_idle(cluster, connect)
     assert subscribers(cluster, f"{FORWARD}:user:{bob['id']}") == 1
     before = received_from_queue(r, "user")
     for n in range(50):
@@ -195,3 +215,90 @@ def test_what_is_no_emit_on_a_users_channel_is_dropped_and_the_node_reads_on(clu
     assert sender.call("forward", {"target": bob["id"], "marker": "after"}) == {"ok": True}
     assert expect(target, "forwarded", known)["marker"] == "after"
     assert quiet(target, known) == []
+
+
+def publishes(node) -> float:
+    """How many publishes ``node`` made (``playwire_queue_publish_seconds_count``)."""
+    return scrape(node).get(("playwire_queue_publish_seconds_count", ()), 0.0)
+
+
+def forward_all(sender, target_id: int, numbers) -> None:
+    """Forward ``numbers`` to ``target_id``, each acknowledged ``ok``."""
+    for n in numbers:
+        assert sender.call("forward", {"target": target_id, "n": n}) == {"ok": True}
+
+
+def received_numbers(client, count: int, known: set[int]) -> list[int]:
+    return [expect(client, "forwarded", known)["n"] for _ in range(count)]
+
+
+def wait_until_alone(node, sender, target, target_id: int) -> None:
+    """Forward to ``target_id`` until ``node`` publishes none: it has heard that the other
+    node let the users go (after the tab's disconnect). Each forward still arrives."""
+    deadline = time.monotonic() + 10
+    while True:
+        before = publishes(node)
+        forward_all(sender, target_id, [-1])
+        wait_for(target, lambda name, data: name == "forwarded" and data["n"] == -1)
+        if publishes(node) == before:
+            return
+        assert time.monotonic() < deadline, "the node went on publishing"
+
+
+@pytest.mark.every_topology
+def test_a_forward_between_users_held_only_here_publishes_nothing(cluster, connect):
+    """Users whose every session is on one node: their forwards are delivered there at once,
+    with no publish. A tab of either on another node gets everything sent from its connect
+    on (the nodes tell each other who holds a user: playwire.routing.Holders); once it is
+    closed, the node publishes nothing again."""
+    q, r, alice, bob, _, known, sender, target, idle = pair_and_idle(cluster, connect)
+    before = publishes(q)
+    forward_all(sender, bob["id"], range(20))
+    assert received_numbers(target, 20, known) == list(range(20))
+    assert publishes(q) == before
+
+    for user in (bob, alice):  # the target's tab elsewhere, then the sender's own
+        tab = in_forward(connect, r, user, known)
+        forward_all(sender, bob["id"], [100])
+        assert expect(tab, "forwarded", known)["n"] == 100
+        assert expect(target, "forwarded", known)["n"] == 100
+        assert publishes(q) > before
+        tab.close()
+        wait_until_alone(q, sender, target, bob["id"])
+        before = publishes(q)
+        forward_all(sender, bob["id"], range(5))
+        assert received_numbers(target, 5, known) == list(range(5))
+        assert publishes(q) == before
+    assert quiet(idle, known) == []
+
+
+def test_forwards_keep_their_order_while_the_target_comes_and_goes_elsewhere(cluster, connect):
+    """Forwards sent without waiting while the target opens and closes a tab on another
+    node: each of the node's forwards is published or delivered at once as the target's
+    holders change, and its sessions there still get every one once, in order; each tab
+    elsewhere gets those sent while it was there, in order."""
+    _, q, r = layout(cluster)
+    alice, bob = q.register(), q.register()
+    known = {alice["id"], bob["id"]}
+    sender = in_forward(connect, q, alice, known)
+    target = in_forward(connect, q, bob, known)
+    numbers = iter(range(180))  # under the rate limit's burst (200)
+
+    def send(count: int) -> None:
+        for _ in range(count):
+            sender.emit("forward", {"target": bob["id"], "n": next(numbers)})
+
+    tabs = []
+    for _ in range(3):
+        send(20)
+        tabs.append(in_forward(connect, r, bob, known))
+        send(20)
+        tabs[-1].close()
+        send(20)  # while the node hears that the tab's node let Bob go
+    assert sender.call("forward", {"target": bob["id"], "marker": "end"}) == {"ok": True}
+    received = drain_until_marker(target, "forwarded", "end", known)
+    assert [data["n"] for data in received[:-1]] == list(range(180))
+    assert [event for event, _ in sender.pending() if event == "error"] == []
+    for tab in tabs:
+        got = [data["n"] for event, data in tab.pending() if event == "forwarded"]
+        assert got == sorted(set(got)), "a tab elsewhere got forwards twice or out of order"

@@ -40,7 +40,15 @@ from playwire.keep_latest import Tagged
 from playwire.later import Later
 from playwire.recovery import HOLDING_REASONS, Offsets, SessionLog
 from playwire.redis_client import REDIS_ERRORS, Publisher, Subscription, connect
-from playwire.routing import USER_ROOMS, Route, is_routed, kind_of, namespace_channel
+from playwire.routing import (
+    HOLDERS_PREFIX,
+    USER_ROOMS,
+    Holders,
+    Route,
+    is_routed,
+    kind_of,
+    namespace_channel,
+)
 from playwire.upstream.engineio import EngineServer
 
 log = logging.getLogger(__name__)
@@ -501,8 +509,11 @@ class PlaywireRedisManager(
         self.handover: Any = None
         #: Messages read from the queue by kind of channel (metrics on; playwire.routing).
         self.queue_received: Optional[dict[str, int]] = None
+        #: What the last forward that was published delivers here, once Redis has run it:
+        #: a forward delivered at once waits for it, in order (emit_to_user).
+        self._last_published: Optional[Later] = None
 
-    def _new_route(self, channel: str) -> Route:
+    def _new_route(self, channel: str, holders: Optional[Holders] = None) -> Route:
         def later(delay: float, then: Callable) -> None:
             # A channel is let go once what this node published while it held it has run
             # (playwire.redis_client.Publisher.barrier): a forward's count relies on it.
@@ -513,12 +524,17 @@ class PlaywireRedisManager(
 
             self.server.start_background_task(release)
 
-        return Route(channel, self.unsubscribe_delay, later)
+        return Route(channel, self.unsubscribe_delay, later, holders)
 
     def route(self, namespaces: Iterable[str]) -> None:
         """Give each of ``namespaces`` its channels (before :meth:`initialize`)."""
         for namespace in namespaces:
-            self._routes[namespace] = self._new_route(namespace_channel(self.channel, namespace))
+            holders = Holders(self.host_id, self._publisher.publish, self._spawn)
+            channel = namespace_channel(self.channel, namespace)
+            self._routes[namespace] = self._new_route(channel, holders)
+
+    def _spawn(self, target: Callable, *args: Any) -> None:
+        self.server.start_background_task(target, *args)
 
     def _route_of(self, namespace: Optional[str]) -> Route:
         return self._routes.get(namespace) or self._routes[None]
@@ -576,8 +592,12 @@ class PlaywireRedisManager(
         for room in rooms:
             if not is_routed(room):
                 continue
-            confirmed = route.confirmation(self.channel_of(namespace, room))
+            channel = self.channel_of(namespace, room)
+            confirmed = route.confirmation(channel)
             if confirmed is None or not confirmed.wait(max(0.0, deadline - time.monotonic())):
+                raise ServiceUnavailable(QUEUE_UNREACHABLE)
+            # The user's other holders hear of this node before the session is announced.
+            if room.startswith(USER_ROOMS) and not route.holders.announce(channel):
                 raise ServiceUnavailable(QUEUE_UNREACHABLE)
 
     # Replaces PubSubManager.emit of python-socketio 5.18.1 (its message rebuilt, binary and
@@ -629,11 +649,17 @@ class PlaywireRedisManager(
 
         The forward's hot path, so leaner than :meth:`emit`: a Playwire namespace's route,
         whose users' rooms are routed (playwire.routing), and one text for both channels,
-        each read as addressed to its own room (:meth:`_read`)."""
+        each read as addressed to its own room (:meth:`_read`).
+
+        When no other node holds either user (playwire.routing.Holders) nothing is
+        published: delivered here at once, as on a single node, or once the forwards
+        published before it are, if any is still on its way."""
         route = self._routes[namespace]
         self._check_settled(route)
-        message = self._emit_message(event, data, namespace, None, skip_sid, {})
         target, sender = f"{route.channel}:{rooms[0]}", f"{route.channel}:{rooms[-1]}"
+        if route.alone(target) and (sender == target or route.alone(sender)):
+            return self._deliver_here(event, data, namespace, rooms, skip_sid)
+        message = self._emit_message(event, data, namespace, None, skip_sid, {})
         here = route.holds(target)
         started = perf_counter()
         published = self._publisher.publish_to_user(
@@ -654,7 +680,24 @@ class PlaywireRedisManager(
             self._timed(started)
             return _unreachable(exc)
 
-        return published.then(deliver, failed)
+        self._last_published = delivered = published.then(deliver, failed)
+        return delivered
+
+    def _deliver_here(self, event, data, namespace, rooms, skip_sid) -> Later[Optional[int]]:
+        """A forward for sessions of this node alone: delivered now, or right after the
+        forwards still on their way to Redis (a user just left alone here keeps the order
+        of what it is sent). Later: the held sessions reached."""
+
+        def deliver(_: Any = None) -> int:
+            self.held_by_last_emit = 0
+            CountingManager.emit(self, event, data, namespace, room=rooms, skip_sid=skip_sid)
+            return self.held_by_last_emit
+
+        last = self._last_published
+        if last is None or last.done:
+            return Later.of(deliver())
+        self._last_published = delivered = last.then(deliver, deliver)
+        return delivered
 
     def _emit_message(self, event, data, namespace, room, skip_sid, kwargs) -> dict:
         message = {
@@ -719,6 +762,9 @@ class PlaywireRedisManager(
                 kind = kind_of(channel)
                 received[kind] = received.get(kind, 0) + 1
             if data is None or data.startswith(own_emit):
+                continue
+            if data.startswith(HOLDERS_PREFIX):
+                route.heard(channel, data)
                 continue
             if len(channel) > rooms_from:  # addressed to the room its channel names
                 data = self._addressed(data, channel[rooms_from:].decode("utf-8"))
@@ -794,6 +840,14 @@ class PlaywireRedisManager(
         if self.time_publish is not None:
             self.time_publish(started)
 
+    def _announce_again(self, route: Route, subscription: Subscription) -> None:
+        """Once every node has subscribed again (the settling time), tell the other holders
+        of each user held here, as when the first session came: this node's subscription
+        was lost, and with it what they said meanwhile (playwire.routing.Holders)."""
+        self.server.sleep(RESUBSCRIBE_SETTLE)
+        if route.subscription is subscription and route.holders is not None:
+            route.holders.announce_all(route.users_held())
+
     # Replaces RedisManager._redis_listen_with_retries of python-socketio 5.18.1: a fresh
     # subscription per attempt, to every channel of the route (SSUBSCRIBE on a Redis
     # Cluster: playwire.redis_client's Subscription), retried within 2 s (upstream: up to
@@ -808,6 +862,7 @@ class PlaywireRedisManager(
                 route.attach(subscription)
                 if route.settled_at is not None:
                     route.settled_at = time.monotonic() + RESUBSCRIBE_SETTLE
+                    self.server.start_background_task(self._announce_again, route, subscription)
                 log.info("subscribed to %s", route.channel)
                 delay = 0.25
                 yield from subscription.listen()
