@@ -65,7 +65,7 @@ def table_rows(
     references = [s for s in servers if s != baseline] if baseline in servers else []
     header = ["figure", *servers, *(f"{baseline} ÷ {r}" for r in references)]
     if references:
-        header.append("SPEC §9 goal")
+        header.append("parity goal")
     rows = [header]
     for name, row in table.items():
         cells = [name, *(format_value(row.get(s, {}).get("median")) for s in servers)]
