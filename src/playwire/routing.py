@@ -283,7 +283,7 @@ class Route:
         self._releases.pop(channel, None)
         if channel not in self.held:
             self.held.add(channel)
-            if self.holders is not None and channel.startswith(self._users):
+            if self._tracks(channel):
                 self.holders.start(channel)
             self._subscribe(channel)
 
@@ -336,8 +336,12 @@ class Route:
             # Redis away: the connection is lost, and the next one will not have it.
             with contextlib.suppress(*REDIS_ERRORS):
                 subscription.remove(channel)
-        if self.holders is not None and channel.startswith(self._users):
+        if self._tracks(channel):
             self.holders.stop(channel)  # last: it waits for Redis, and it may be held again
+
+    def _tracks(self, channel: str) -> bool:
+        """Whether ``channel`` is a user's, whose other holders this route keeps track of."""
+        return self.holders is not None and channel.startswith(self._users)
 
     def _subscribe(self, channel: str) -> None:
         subscription = self.subscription

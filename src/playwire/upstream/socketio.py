@@ -387,9 +387,13 @@ class CountingManager(python_socketio.Manager):
         sent, if no session is in the first."""
         if not self.rooms.get(namespace, {}).get(rooms[0]):
             return Later.of(None)
+        return Later.of(self._emit_here(event, data, namespace, rooms, skip_sid))
+
+    def _emit_here(self, event, data, namespace, rooms, skip_sid) -> int:
+        """Deliver to this node's sessions in ``rooms``; how many of them were held."""
         self.held_by_last_emit = 0
-        self.emit(event, data, namespace=namespace, room=rooms, skip_sid=skip_sid)
-        return Later.of(self.held_by_last_emit)
+        CountingManager.emit(self, event, data, namespace, room=rooms, skip_sid=skip_sid)
+        return self.held_by_last_emit
 
     def _eio_packets(self, namespace: str, data: list) -> list[eio_packet.Packet]:
         encoded = self.server.packet_class(packet.EVENT, namespace=namespace, data=data).encode()
@@ -671,10 +675,8 @@ class PlaywireRedisManager(
             if not reached:
                 return None
             # As _handle_emit would, without unpacking the message again.
-            self.held_by_last_emit = 0
             self.message_offset = message.get("offset")
-            CountingManager.emit(self, event, data, namespace, room=rooms, skip_sid=skip_sid)
-            return self.held_by_last_emit
+            return self._emit_here(event, data, namespace, rooms, skip_sid)
 
         def failed(exc: BaseException) -> Any:
             self._timed(started)
@@ -689,9 +691,7 @@ class PlaywireRedisManager(
         of what it is sent). Later: the held sessions reached."""
 
         def deliver(_: Any = None) -> int:
-            self.held_by_last_emit = 0
-            CountingManager.emit(self, event, data, namespace, room=rooms, skip_sid=skip_sid)
-            return self.held_by_last_emit
+            return self._emit_here(event, data, namespace, rooms, skip_sid)
 
         last = self._last_published
         if last is None or last.done:
