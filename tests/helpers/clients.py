@@ -72,11 +72,18 @@ class EventClient:
 
     def _handle_messages_in_order(self) -> None:
         """python-engineio's client hands each message to a new thread, so events can
-        overtake each other (on PyPy they do). The server's order is what tests check."""
+        overtake each other (on PyPy they do). The server's order is what tests check.
+        And a DISCONNECT that comes at once after the CONNECT must not be lost (below)."""
         trigger = self.sio.eio._trigger_event
 
         def trigger_in_order(event: str, *args: Any, **kwargs: Any) -> Any:
             kwargs["run_async"] = False
+            if event == "connect":
+                # python-socketio's client sets ``connected`` only when connect() returns,
+                # and ignores a DISCONNECT read before then: a session refused just after
+                # it was accepted (told ``unavailable``) would stay open forever. The
+                # Engine.IO connection is up now, before its reader starts.
+                self.sio.connected = True
             return trigger(event, *args, **kwargs)
 
         self.sio.eio._trigger_event = trigger_in_order
